@@ -1,0 +1,3 @@
+"""predictorapi: declarative model serving for plain Python predictors."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,51 @@
+"""Runtime settings, read from `PREDICTORAPI_*` environment variables.
+
+These are exactly what the operator sets on the runtime container (see
+:func:`predictorapi.runtime_env.runtime_env`) and what `predictorapi serve` derives from a manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PREDICTORAPI_"
+
+
+class RuntimeSettings(BaseSettings):
+    """Everything the runtime needs to load and serve one predictor."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    api_name: str = Field("predictor", description="API name; the `api` label on every metric.")
+    predictor_path: str = Field("predictor.py", description="Python file defining the predictor class.")
+    predictor_class: str = Field("PythonPredictor", description="Name of the predictor class.")
+    predictor_config: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object passed to the predictor's `__init__`."
+    )
+    python_path: str | None = Field(None, description="Extra import path prepended to `sys.path`.")
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(8080, description="Port to listen on.")
+    max_concurrency: int = Field(4, ge=1, description="Most requests running at once.")
+    max_queue_length: int = Field(16, ge=0, description="Most requests waiting beyond those running.")
+    threads: int | None = Field(
+        None, ge=1, description="Thread pool size for sync `predict`; defaults to `max_concurrency`."
+    )
+    request_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout (504 past it).")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=0, description="Largest request body (413 past it).")
+    drain_grace_seconds: float = Field(
+        25.0, ge=0, description="How long in-flight requests may take to finish after SIGTERM."
+    )
+    retry_after_seconds: int = Field(1, ge=0, description="`Retry-After` sent with back-pressure 503s.")
+    batch_max_size: int = Field(1, ge=1, description="Most requests per `predict` call; 1 disables batching.")
+    batch_timeout_ms: int = Field(10, ge=0, description="Longest a request waits for its batch to fill.")
+    api_key: str | None = Field(None, description="When set, prediction requests must carry this key.")
+    log_json: bool = Field(False, description="Write logs as JSON lines.")
+    log_level: str = Field("INFO", description="Log level.")
+
+    @property
+    def thread_pool_size(self) -> int:
+        """Threads for sync `predict` calls."""
+        return self.threads or self.max_concurrency
