@@ -205,7 +205,9 @@ class Autoscaling(_Model):
         1.0, gt=0, description="In-flight requests per replica the autoscaler aims for (metric=concurrency)."
     )
     target_cpu_utilization: int = Field(
-        80, ge=1, le=100, description="CPU utilisation percent the autoscaler aims for (metric=cpu)."
+        alias="targetCPUUtilization",
+        default=80,
+        ge=1, le=100, description="CPU utilisation percent the autoscaler aims for (metric=cpu)."
     )
     scale_up_stabilization_seconds: int = Field(
         0, ge=0, le=3600, description="How long the autoscaler looks back before scaling up."

@@ -1,0 +1,1 @@
+"""File templates shipped with the package (read with importlib.resources)."""

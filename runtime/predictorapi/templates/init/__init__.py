@@ -1,0 +1,1 @@
+"""Templates of `predictorapi init`: `{{name}}`, `{{image}}` and `{{base_image}}` are filled in."""

@@ -1,0 +1,177 @@
+"""Real git servers on loopback for the `predictorapi fetch` tests.
+
+* `git daemon` (git://, anonymous) serving a bare repository;
+* `git http-backend` behind a tiny threaded HTTP server that demands Basic auth (the https-token case).
+
+Both serve the same repository, built once per session: two commits on `main`, an annotated tag
+`v1` and a lightweight tag `v1-light` on the first, a branch `feature`, predictor code in
+`models/echo/` and nothing else in the root but a README.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+USERNAME = "alice"
+TOKEN = "s3cr3t-T0KEN-never-print-me"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+@dataclass(frozen=True)
+class SourceRepo:
+    """The served repository: its folder under the servers' root and its commits."""
+
+    root: Path
+    name: str
+    first: str
+    second: str
+    feature: str
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _commit(work: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", message)
+    return git(work, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="session")
+def source_repo(tmp_path_factory: pytest.TempPathFactory) -> SourceRepo:
+    base = tmp_path_factory.mktemp("git")
+    work, root = base / "work", base / "served"
+    work.mkdir()
+    root.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    first = _commit(work, {"README.md": "models\n", "models/echo/predictor.py": "VERSION = 1\n",
+                           "models/echo/predictorapi.yaml": "kind: PredictorAPI\n"}, "first")
+    git(work, "tag", "-a", "v1", "-m", "release 1")
+    git(work, "tag", "v1-light")
+    second = _commit(work, {"models/echo/predictor.py": "VERSION = 2\n"}, "second")
+    git(work, "checkout", "-q", "-b", "feature", first)
+    feature = _commit(work, {"models/echo/predictor.py": "VERSION = 'feature'\n"}, "feature")
+    git(work, "checkout", "-q", "main")
+    git(base, "clone", "-q", "--bare", str(work), str(root / "models.git"))
+    return SourceRepo(root=root, name="models.git", first=first, second=second, feature=feature)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
+    """Wait until something accepts on 127.0.0.1:`port` (fails early if `proc` died)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@pytest.fixture(scope="session")
+def git_daemon(source_repo: SourceRepo) -> Iterator[str]:
+    """`git://127.0.0.1:PORT/` serving the source repository (anonymous, read-only)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={source_repo.root}",
+         "--listen=127.0.0.1", f"--port={port}", str(source_repo.root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_listening(port, proc)
+        yield f"git://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _http_backend_handler(project_root: Path) -> type[BaseHTTPRequestHandler]:
+    expected = "Basic " + base64.b64encode(f"{USERNAME}:{TOKEN}".encode()).decode()
+    backend = shutil.which("git") or "git"
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def _serve(self) -> None:
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path, _, query = self.path.partition("?")
+            env = {
+                **os.environ, "GIT_PROJECT_ROOT": str(project_root), "GIT_HTTP_EXPORT_ALL": "1",
+                "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+                "REMOTE_USER": USERNAME, "REMOTE_ADDR": "127.0.0.1",
+                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            }
+            out = subprocess.run([backend, "http-backend"], input=body, env=env, capture_output=True).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            headers = [line.split(":", 1) for line in head.decode("latin-1").split("\r\n") if ":" in line]
+            status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() != "status":
+                    self.send_header(key, value.strip())
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = _serve
+        do_POST = _serve
+
+    return Handler
+
+
+@pytest.fixture(scope="session")
+def git_http(source_repo: SourceRepo) -> Iterator[str]:
+    """`http://127.0.0.1:PORT/` serving the source repository to `alice` with TOKEN only."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _http_backend_handler(source_repo.root))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
