@@ -1,0 +1,89 @@
+"""Between HTTP and the predictor: decode the payload, encode the result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+JSON_TYPES = (dict, list, tuple, int, float, bool, type(None))
+
+
+class BadPayload(Exception):
+    """The request body does not match its content type (answered 400)."""
+
+
+class UnserialisableResult(Exception):
+    """`predict` returned something the runtime cannot send (answered 500)."""
+
+
+def parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Content-Type header into its lower-case media type and parameters."""
+    if not header:
+        return "", {}
+    media_type, *params = header.split(";")
+    parsed = {}
+    for param in params:
+        key, _, value = param.partition("=")
+        parsed[key.strip().lower()] = value.strip().strip('"')
+    return media_type.strip().lower(), parsed
+
+
+async def decode_payload(request: Request, body: bytes) -> Any:
+    """Decode `body` by the request's content type: JSON, text, form or raw bytes."""
+    media_type, params = parse_content_type(request.headers.get("content-type"))
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadPayload(f"malformed JSON body: {exc}") from None
+    if media_type.startswith("text/"):
+        charset = params.get("charset", "utf-8")
+        try:
+            return body.decode(charset)
+        except LookupError:
+            raise BadPayload(f"unknown charset {charset!r}") from None
+        except UnicodeDecodeError as exc:
+            raise BadPayload(f"body is not valid {charset}: {exc.reason}") from None
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            return dict(parse_qsl(body.decode(params.get("charset", "utf-8")), keep_blank_values=True))
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise BadPayload(f"malformed form body: {exc}") from None
+    if media_type == "multipart/form-data":
+        return await _multipart(request, body)
+    return body
+
+
+async def _multipart(request: Request, body: bytes) -> dict[str, Any]:
+    request._body = body  # the body was already read (and size-checked); let Starlette parse it from memory
+    try:
+        form = await request.form()
+    except Exception as exc:
+        raise BadPayload(f"malformed multipart body: {exc}") from None
+    fields: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        fields[key] = await value.read() if isinstance(value, UploadFile) else value
+    await form.close()
+    return fields
+
+
+def encode_result(result: Any) -> Response:
+    """Turn `predict`'s return value into a response: JSON, text, bytes or a Response as is."""
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, str):
+        return PlainTextResponse(result)
+    if isinstance(result, bytes | bytearray | memoryview):
+        return Response(bytes(result), media_type="application/octet-stream")
+    if isinstance(result, JSON_TYPES):
+        try:
+            content = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise UnserialisableResult(f"predict returned a value that is not JSON serialisable: {exc}") from None
+        return Response(content.encode(), media_type="application/json")
+    raise UnserialisableResult(f"predict returned an unsupported type: {type(result).__name__}")

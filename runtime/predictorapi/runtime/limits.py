@@ -1,0 +1,54 @@
+"""Back-pressure: a bounded number of requests run, a bounded number wait, the rest are refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import Gauge
+
+
+class Overloaded(Exception):
+    """Every run slot and queue place is taken (answered 503 with Retry-After)."""
+
+
+class ConcurrencyLimiter:
+    """At most `max_concurrency` requests run at once and at most `max_queue_length` wait."""
+
+    def __init__(self, max_concurrency: int, max_queue_length: int, in_flight: Gauge, queue_length: Gauge):
+        self.capacity = max_concurrency + max_queue_length
+        self.admitted = 0
+        self.running = 0
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._in_flight = in_flight
+        self._queue_length = queue_length
+
+    def _publish(self) -> None:
+        self._in_flight.set(self.admitted)
+        self._queue_length.set(self.admitted - self.running)
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Admit a request (running or queued) or raise :class:`Overloaded` at once."""
+        if self.admitted >= self.capacity:
+            raise Overloaded
+        self.admitted += 1
+        self._publish()
+        try:
+            yield
+        finally:
+            self.admitted -= 1
+            self._publish()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a run slot (inside :meth:`admit`)."""
+        async with self._slots:
+            self.running += 1
+            self._publish()
+            try:
+                yield
+            finally:
+                self.running -= 1
+                self._publish()

@@ -1,0 +1,67 @@
+"""Run the runtime with uvicorn, draining gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from types import FrameType
+
+import uvicorn
+
+from predictorapi.runtime.app import RuntimeState, create_app
+from predictorapi.runtime.logs import configure_logging
+from predictorapi.runtime.settings import RuntimeSettings
+
+log = logging.getLogger("predictorapi.server")
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first SIGTERM/SIGINT drains instead of stopping at once.
+
+    Draining turns `/readyz` to 503 (so Kubernetes stops routing new requests here), lets every
+    accepted request finish within the grace period, then stops. A second signal stops at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: RuntimeState) -> None:
+        super().__init__(config)
+        self.state = state
+        self.drain_deadline: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First signal: start draining. Second: uvicorn's own (forced) exit."""
+        if self.drain_deadline is None and sig in (signal.SIGTERM, signal.SIGINT):
+            self.state.draining = True
+            self.drain_deadline = time.monotonic() + self.state.settings.drain_grace_seconds
+            log.info("draining: %d request(s) in flight", self.state.limiter.admitted)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        """Stop once drained (or the grace period is over), or when the predictor failed to load."""
+        if self.state.load_error is not None:
+            return True
+        if self.drain_deadline is not None and (
+            self.state.limiter.admitted == 0 or time.monotonic() >= self.drain_deadline
+        ):
+            if self.state.limiter.admitted:
+                log.warning("grace period over with %d request(s) in flight", self.state.limiter.admitted)
+            return True
+        return await super().on_tick(counter)
+
+
+def serve(settings: RuntimeSettings) -> int:
+    """Serve until drained after SIGTERM; returns the process exit code (non-zero on load failure)."""
+    configure_logging(settings.log_json, settings.log_level)
+    app = create_app(settings)
+    state: RuntimeState = app.state.runtime
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=settings.drain_grace_seconds or None,
+                            server_header=False)
+    server = DrainingServer(config, state)
+    log.info("serving %s on http://%s:%d", settings.api_name, settings.host, settings.port)
+    server.run()
+    if state.load_error is not None:
+        log.error("exiting: %s", state.load_error)
+        return 1
+    return 0 if server.started else 1
