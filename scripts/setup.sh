@@ -12,3 +12,7 @@ fi
 # torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages).
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e '.[ml,test]'
+# The Prometheus Operator's ServiceMonitor schema (npm), for the builder tests.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/support/node && npm ci --no-audit --no-fund --silent)
+fi

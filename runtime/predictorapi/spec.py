@@ -77,7 +77,7 @@ class EnvVar(_Model):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            ("!(has(self.value) && has(self.valueFrom))", "env: set either value or valueFrom, not both"),
+            ("!(has(self.value) && has(self.valueFrom))", "env[].value and env[].valueFrom are mutually exclusive"),
         )
     )
 
@@ -109,8 +109,8 @@ class GitSource(_Model):
         description="Git repository URL (https://, ssh:// or scp-like git@host:org/repo.git).", min_length=1
     )
     revision: str = Field(
-        description="Commit SHA, tag or branch to check out. A branch is resolved to a commit when the "
-        "spec changes; pin a SHA or tag for reproducible rollouts.",
+        description="Commit SHA, tag or branch to check out. A branch is resolved when each pod starts, "
+        "so replicas started later may serve a newer commit; pin a SHA or tag for reproducible rollouts.",
         min_length=1,
     )
     path: str = Field(
@@ -169,7 +169,7 @@ class Predictor(_Model):
         json_schema_extra=cel(
             (
                 "has(self.image) != has(self.source)",
-                "predictor: exactly one of predictor.image and predictor.source must be set",
+                "exactly one of predictor.image and predictor.source must be set",
             ),
         )
     )
@@ -340,6 +340,7 @@ class Condition(_Model):
 
 class PredictorAPIStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Progressing and Degraded.")
+    ready: str | None = Field(None, description="Ready/desired replicas at a glance, e.g. `2/3`.")
     replicas: int | None = Field(None, description="Replicas of the API's Deployment.")
     ready_replicas: int | None = Field(None, description="Replicas ready to serve.")
     updated_replicas: int | None = Field(None, description="Replicas running the current spec.")

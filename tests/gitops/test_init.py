@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from predictorapi.cli import main
 from predictorapi.spec import PredictorAPI
 

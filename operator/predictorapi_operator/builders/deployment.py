@@ -1,0 +1,225 @@
+"""The Deployment running the runtime container (and the `fetch-code` init container for git code)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from predictorapi.runtime.settings import ENV_PREFIX
+from predictorapi.runtime_env import runtime_env
+from predictorapi.spec import PredictorAPI
+from predictorapi_operator.builders.meta import (
+    HTTP_PORT,
+    SPEC_HASH_ANNOTATION,
+    BuildOptions,
+    has_hpa,
+    labels,
+    metadata,
+    selector,
+    spec_hash,
+)
+
+RUNTIME_CONTAINER = "runtime"
+FETCH_CONTAINER = "fetch-code"
+CODE_DIR = "/srv/code"
+CREDENTIALS_DIR = "/etc/predictorapi/git-credentials"
+RUN_AS = 10001
+PRE_STOP_SECONDS = 5
+"""Time for endpoints to drop the pod before the runtime starts draining."""
+PROBE_PERIOD_SECONDS = 5
+
+
+def container_security_context() -> dict[str, Any]:
+    """Pod Security "restricted", plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Non-root user and group of the runtime image, RuntimeDefault seccomp."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def drain_seconds(api: PredictorAPI) -> int:
+    """How long the runtime lets in-flight requests finish after SIGTERM."""
+    return math.ceil(api.spec.request_timeout_seconds) + 5
+
+
+def termination_grace_seconds(api: PredictorAPI) -> int:
+    """preStop pause + drain + margin: Kubernetes must not SIGKILL a draining replica."""
+    return PRE_STOP_SECONDS + drain_seconds(api) + 5
+
+
+def rolling_update(api: PredictorAPI) -> dict[str, Any]:
+    """RollingUpdate parameters; `NoSurge` never needs a spare (GPU) node during a rollout."""
+    strategy = api.spec.update_strategy
+    if strategy.mode == "NoSurge":
+        unavailable = strategy.max_unavailable if strategy.max_unavailable not in (0, "0%") else 1
+        return {"maxSurge": 0, "maxUnavailable": unavailable}
+    return {"maxSurge": strategy.max_surge, "maxUnavailable": strategy.max_unavailable}
+
+
+def resources(api: PredictorAPI) -> dict[str, Any]:
+    """Requests (and memory/GPU limits; no CPU limit, which only throttles)."""
+    compute = api.spec.compute
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if compute.cpu is not None:
+        requests["cpu"] = str(compute.cpu)
+    if compute.memory is not None:
+        requests["memory"] = limits["memory"] = str(compute.memory)
+    if compute.gpu > 0:
+        requests[compute.gpu_resource] = limits[compute.gpu_resource] = str(compute.gpu)
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def tolerations(api: PredictorAPI) -> list[dict[str, Any]]:
+    """The spec's tolerations, plus one for the GPU taint when GPUs are requested."""
+    compute = api.spec.compute
+    out = [t.model_dump(by_alias=True, exclude_none=True) for t in compute.tolerations]
+    if compute.gpu > 0 and not any(t.get("key") == compute.gpu_resource for t in out):
+        out.append({"key": compute.gpu_resource, "operator": "Exists", "effect": "NoSchedule"})
+    return out
+
+
+def _env(api: PredictorAPI) -> list[dict[str, Any]]:
+    spec = api.spec
+    predictor = spec.predictor
+    root = CODE_DIR if predictor.source else None
+    values = runtime_env(api.metadata.name, spec)
+    values[f"{ENV_PREFIX}PREDICTOR_PATH"] = f"{root}/{predictor.path}" if root else predictor.path
+    if predictor.python_path:
+        values[f"{ENV_PREFIX}PYTHON_PATH"] = f"{root}/{predictor.python_path}" if root else predictor.python_path
+    values[f"{ENV_PREFIX}PORT"] = str(HTTP_PORT)
+    values[f"{ENV_PREFIX}DRAIN_GRACE_SECONDS"] = str(drain_seconds(api))
+    values[f"{ENV_PREFIX}LOG_JSON"] = "true"
+    # A read-only root filesystem: caches (Hugging Face, pip, torch) go to the writable /tmp.
+    values.update({"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface"})
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    if spec.auth is not None:
+        ref = spec.auth.secret_ref
+        env.append({"name": f"{ENV_PREFIX}API_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    env += [var.model_dump(by_alias=True, exclude_none=True) for var in predictor.env]
+    return env
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures,
+            "timeoutSeconds": 2}
+
+
+def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
+    """The runtime container: settings as env, probes, drain on stop."""
+    predictor = api.spec.predictor
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    if predictor.source:
+        mounts.append({"name": "code", "mountPath": CODE_DIR, "readOnly": True})
+    return {
+        "name": RUNTIME_CONTAINER,
+        "image": predictor.image or options.runtime_image,
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": _env(api),
+        "resources": resources(api),
+        "startupProbe": _probe("/readyz", PROBE_PERIOD_SECONDS,
+                               math.ceil(api.spec.startup_timeout_seconds / PROBE_PERIOD_SECONDS)),
+        "readinessProbe": _probe("/readyz", PROBE_PERIOD_SECONDS, 2),
+        "livenessProbe": _probe("/healthz", 10, 3),
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
+        "securityContext": container_security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+
+
+def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] | None:
+    """`predictorapi fetch` into the shared `code` volume, when the code comes from git."""
+    source = api.spec.predictor.source
+    if source is None:
+        return None
+    git = source.git
+    env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR}
+    mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+    if git.secret_ref:
+        env["CREDENTIALS_DIR"] = CREDENTIALS_DIR
+        mounts.append({"name": "git-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
+    return {
+        "name": FETCH_CONTAINER,
+        "image": options.runtime_image,
+        "command": ["predictorapi", "fetch"],
+        "env": [{"name": f"{ENV_PREFIX}GIT_{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
+                                                                                            "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": container_security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+
+
+def volumes(api: PredictorAPI) -> list[dict[str, Any]]:
+    """A writable `/tmp`, and for git code the shared `code` folder and the credentials Secret."""
+    out: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    source = api.spec.predictor.source
+    if source is not None:
+        out.append({"name": "code", "emptyDir": {}})
+        if source.git.secret_ref:
+            out.append({"name": "git-credentials",
+                        "secret": {"secretName": source.git.secret_ref.name, "defaultMode": 0o440}})
+    return out
+
+
+def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
+    """The pod template's spec."""
+    spec: dict[str, Any] = {
+        "containers": [runtime_container(api, options)],
+        "volumes": volumes(api),
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": termination_grace_seconds(api),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    init = fetch_container(api, options)
+    if init is not None:
+        spec["initContainers"] = [init]
+    if api.spec.compute.node_selector:
+        spec["nodeSelector"] = dict(api.spec.compute.node_selector)
+    if tolerations(api):
+        spec["tolerations"] = tolerations(api)
+    return spec
+
+
+def build_deployment(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
+    """The Deployment; no `replicas` when an HPA owns the count."""
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(api)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling_update(api)},
+        "revisionHistoryLimit": 5,
+        "progressDeadlineSeconds": api.spec.startup_timeout_seconds + 120,
+        "template": {
+            "metadata": {
+                "labels": labels(api),
+                "annotations": {SPEC_HASH_ANNOTATION: spec_hash(api), "kubectl.kubernetes.io/default-container":
+                                RUNTIME_CONTAINER},
+            },
+            "spec": pod_spec(api, options),
+        },
+    }
+    if not has_hpa(api):
+        spec = {"replicas": api.spec.autoscaling.min_replicas, **spec}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(api), "spec": spec}

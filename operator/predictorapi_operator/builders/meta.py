@@ -1,0 +1,86 @@
+"""Names, labels and options shared by every builder (see docs/contracts.md, "Children")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from predictorapi.spec import PredictorAPI
+
+API_LABEL = "serving.predictorapi.dev/api"
+SPEC_HASH_ANNOTATION = "serving.predictorapi.dev/spec-hash"
+MANAGED_BY = "predictorapi-operator"
+HTTP_PORT = 8080
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/predictorapi/runtime:0.1.0"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the builders need to know beyond the resource itself."""
+
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    """The runtime base image: serves `source.git` predictors and runs the `fetch-code` init container."""
+    service_monitor_available: bool = True
+    """Whether the cluster serves `monitoring.coreos.com/v1` (found through discovery by the operator)."""
+    cluster_domain: str = "cluster.local"
+
+
+def labels(api: PredictorAPI) -> dict[str, str]:
+    """Labels on every child and pod."""
+    return {
+        "app.kubernetes.io/name": "predictorapi",
+        "app.kubernetes.io/instance": api.metadata.name,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        API_LABEL: api.metadata.name,
+    }
+
+
+def selector(api: PredictorAPI) -> dict[str, str]:
+    """The pod selector (immutable on a Deployment, so as small as possible)."""
+    return {API_LABEL: api.metadata.name}
+
+
+def selector_string(api: PredictorAPI) -> str:
+    """The pod selector as a label-selector string (for the scale subresource)."""
+    return ",".join(f"{k}={v}" for k, v in selector(api).items())
+
+
+def metadata(api: PredictorAPI) -> dict[str, Any]:
+    """`metadata` of a child: same name and namespace as the PredictorAPI, standard labels."""
+    meta: dict[str, Any] = {"name": api.metadata.name, "labels": labels(api)}
+    if api.metadata.namespace:
+        meta["namespace"] = api.metadata.namespace
+    return meta
+
+
+# Spec fields that do not reach the pods: changing them must not roll the Deployment.
+_NOT_IN_PODS = {"autoscaling", "networking", "monitoring", "update_strategy"}
+
+
+def spec_hash(api: PredictorAPI) -> str:
+    """A short digest of what the pods run: any change of it (config included) rolls the pods."""
+    pod_spec = api.spec.model_dump(mode="json", by_alias=True, exclude=_NOT_IN_PODS)
+    text = json.dumps(pod_spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def has_hpa(api: PredictorAPI) -> bool:
+    """An HPA owns the replica count when the spec allows a range of replicas."""
+    scaling = api.spec.autoscaling
+    return scaling.max_replicas > scaling.min_replicas
+
+
+def in_cluster_url(api: PredictorAPI, options: BuildOptions) -> str:
+    """`http://NAME.NAMESPACE.svc.<domain>`."""
+    return f"http://{api.metadata.name}.{api.metadata.namespace or 'default'}.svc.{options.cluster_domain}"
+
+
+def ingress_url(api: PredictorAPI) -> str | None:
+    """The external URL, when an ingress is asked for."""
+    ingress = api.spec.networking.ingress
+    if ingress is None:
+        return None
+    scheme = "https" if ingress.tls else "http"
+    return f"{scheme}://{ingress.host}{ingress.path.rstrip('/') or ''}"

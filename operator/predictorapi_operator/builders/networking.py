@@ -1,0 +1,41 @@
+"""The Service every API gets and the Ingress it gets when asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from predictorapi.spec import PredictorAPI
+from predictorapi_operator.builders.meta import metadata, selector
+
+SERVICE_PORT = 80
+
+
+def build_service(api: PredictorAPI) -> dict[str, Any]:
+    """ClusterIP Service: port 80 (`http`) → the runtime's `http` port."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(api),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(api),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_ingress(api: PredictorAPI) -> dict[str, Any] | None:
+    """An Ingress routing `host` + `path` to the Service, when `networking.ingress` is set."""
+    ingress = api.spec.networking.ingress
+    if ingress is None:
+        return None
+    backend = {"service": {"name": api.metadata.name, "port": {"name": "http"}}}
+    spec: dict[str, Any] = {
+        "rules": [{"host": ingress.host,
+                   "http": {"paths": [{"path": ingress.path, "pathType": "Prefix", "backend": backend}]}}],
+    }
+    if ingress.class_name:
+        spec = {"ingressClassName": ingress.class_name, **spec}
+    if ingress.tls:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls.secret_name}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata(api), "spec": spec}

@@ -1,0 +1,59 @@
+"""The HorizontalPodAutoscaler and the PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from predictorapi.spec import PredictorAPI
+from predictorapi_operator.builders.meta import has_hpa, metadata, selector
+
+IN_FLIGHT_METRIC = "predictorapi_in_flight_requests"
+"""The runtime's in-flight gauge, served per pod by prometheus-adapter under the same name."""
+
+
+def _quantity(value: float) -> str:
+    """A Kubernetes quantity for a possibly fractional target (1.5 → `1500m`)."""
+    return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
+
+
+def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
+    """`autoscaling/v2` HPA on in-flight requests per pod (or CPU), when replicas may vary."""
+    if not has_hpa(api):
+        return None
+    scaling = api.spec.autoscaling
+    if scaling.metric == "concurrency":
+        metric = {"type": "Pods", "pods": {
+            "metric": {"name": IN_FLIGHT_METRIC},
+            "target": {"type": "AverageValue", "averageValue": _quantity(scaling.target_concurrency)},
+        }}
+    else:
+        metric = {"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_utilization},
+        }}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(api),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.metadata.name},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [metric],
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_stabilization_seconds},
+                "scaleDown": {"stabilizationWindowSeconds": scaling.scale_down_stabilization_seconds},
+            },
+        },
+    }
+
+
+def build_pdb(api: PredictorAPI) -> dict[str, Any] | None:
+    """At most one replica voluntarily evicted at a time, when there is more than one."""
+    if api.spec.autoscaling.max_replicas < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(api),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(api)}},
+    }
