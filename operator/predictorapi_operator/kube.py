@@ -1,0 +1,138 @@
+"""The one module that talks to the Kubernetes API: get, create, merge-patch, delete, list, discovery.
+
+Objects are plain dicts (what the builders make). Calls go through the official client's
+`ApiClient.call_api`, so authentication and TLS come from the kubeconfig or the in-cluster config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from predictorapi import spec
+
+log = logging.getLogger("predictorapi_operator.kube")
+
+MERGE_PATCH = "application/merge-patch+json"
+
+# kind → (API path prefix, plural) of everything the operator reads or writes.
+RESOURCES: dict[str, tuple[str, str]] = {
+    "Service": ("/api/v1", "services"),
+    "Pod": ("/api/v1", "pods"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
+    "ServiceMonitor": ("/apis/monitoring.coreos.com/v1", "servicemonitors"),
+    spec.KIND: (f"/apis/{spec.GROUP}/{spec.VERSION}", spec.PLURAL),
+}
+
+
+def load_config() -> client.ApiClient:
+    """An API client from the in-cluster service account, else from the kubeconfig."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def path(kind: str, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    """The REST path of a kind (namespaced), optionally of one object and its subresource."""
+    prefix, plural = RESOURCES[kind]
+    parts = [prefix, f"namespaces/{namespace}" if namespace else None, plural, name, subresource]
+    return "/".join(p for p in parts if p)
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """Whether `live` already has every value of `desired` (server-added fields ignored)."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(is_subset(v, live.get(k)) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(desired) == len(live) and all(map(is_subset, desired, live))
+    return desired == live or (desired is not None and str(desired) == str(live))
+
+
+@dataclass
+class Kube:
+    """Thin, synchronous access to the API server (kopf runs sync handlers in threads)."""
+
+    api: client.ApiClient
+
+    def request(self, method: str, url: str, body: Any = None, *, content_type: str = "application/json",
+                query: list[tuple[str, str]] | None = None) -> Any:
+        """One API call; returns the decoded JSON body. Raises `ApiException` on error statuses."""
+        request = self.api.param_serialize(
+            method, url, query_params=query or [], body=body, auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+        )
+        response = self.api.call_api(*request)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason, http_resp=response)
+        return json.loads(data) if data else None
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("GET", path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST a new object."""
+        return self.request("POST", path(obj["kind"], obj["metadata"].get("namespace")), obj)
+
+    def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any],
+              subresource: str | None = None) -> dict[str, Any]:
+        """JSON merge-PATCH an object (or its `status` subresource)."""
+        return self.request("PATCH", path(kind, namespace, name, subresource), patch, content_type=MERGE_PATCH)
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """DELETE an object (foreground cascading is the API server's default for owned children)."""
+        try:
+            self.request("DELETE", path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def list(self, kind: str, namespace: str | None, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Objects of a kind with all the given labels."""
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        items = self.request("GET", path(kind, namespace), query=[("labelSelector", selector)]).get("items", [])
+        # Filter here too: it costs nothing and keeps emulators without selector support honest.
+        return [i for i in items if is_subset(labels, (i.get("metadata") or {}).get("labels") or {})]
+
+    def serves(self, group_version: str) -> bool:
+        """Whether the cluster serves an API group version (discovery), e.g. `monitoring.coreos.com/v1`."""
+        try:
+            self.request("GET", f"/apis/{group_version}")
+        except ApiException as exc:
+            if exc.status in (404, 503):
+                return False
+            raise
+        return True
+
+    def apply(self, desired: dict[str, Any]) -> str:
+        """Create `desired` if missing, merge-patch it if it differs; returns what was done."""
+        meta = desired["metadata"]
+        live = self.get(desired["kind"], meta.get("namespace"), meta["name"])
+        if live is None:
+            try:
+                self.create(desired)
+                return "created"
+            except ApiException as exc:
+                if exc.status != 409:  # 409: created meanwhile (a concurrent reconcile); patch it below
+                    raise
+                live = self.get(desired["kind"], meta.get("namespace"), meta["name"]) or {}
+        if is_subset(desired, live):
+            return "unchanged"
+        self.patch(desired["kind"], meta.get("namespace"), meta["name"], desired)
+        return "patched"
