@@ -55,6 +55,8 @@ def reconcile(body: Mapping[str, Any], kube: Kube, settings: OperatorSettings) -
     namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
     generation = meta.get("generation", 1)
     previous = dict(body.get("status") or {})
+    if meta.get("deletionTimestamp"):  # being deleted: the garbage collector takes the children
+        return Outcome(status=previous)
     options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain)
     problems = validate_document(_document(body))
     invalid = "; ".join(str(p) for p in problems) or None

@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 from support.emulator import RunningEmulator, emulator_running
 
 from predictorapi_operator.kube import Kube
@@ -27,15 +28,20 @@ def operator_command() -> list[str]:
 
 @dataclass
 class Cluster:
-    """The emulator, a client for it, and the operator process."""
+    """The emulator (or a real cluster), a client for it, and the operator process."""
 
-    emulator: RunningEmulator
+    emulator: RunningEmulator | None
     kube: Kube
     log: Path
+    kubeconfig: Path
     operator: subprocess.Popen | None = None
 
+    @property
+    def real(self) -> bool:
+        return self.emulator is None
+
     def start_operator(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.emulator.kubeconfig),
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
                "PREDICTORAPI_OPERATOR_RESYNC_SECONDS": RESYNC_SECONDS,
                "PREDICTORAPI_OPERATOR_RUNTIME_IMAGE": "registry.example/runtime:test"}
         with self.log.open("a") as log:
@@ -69,13 +75,44 @@ def kube_for(url: str) -> Kube:
     return Kube(client.ApiClient(configuration))
 
 
+@contextmanager
+def operator_against(emulator: RunningEmulator | None, kube: Kube, kubeconfig: Path, log: Path) -> Iterator[Cluster]:
+    running = Cluster(emulator, kube, log, kubeconfig)
+    running.start_operator()
+    try:
+        yield running
+    finally:
+        running.stop_operator()
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The operator against the emulator, or against the real cluster given with `--kube-config`."""
     directory = tmp_path_factory.mktemp("cluster")
-    with emulator_running(directory) as emulator:
-        running = Cluster(emulator, kube_for(emulator.url), directory / "operator.log")
-        running.start_operator()
-        try:
+    real = request.config.getoption("--kube-config")
+    if real:
+        kube = Kube(config.new_client_from_config(config_file=real))
+        with operator_against(None, kube, Path(real), directory / "operator.log") as running:
             yield running
-        finally:
-            running.stop_operator()
+        return
+    with emulator_running(directory) as emulator, operator_against(
+            emulator, kube_for(emulator.url), emulator.kubeconfig, directory / "operator.log") as running:
+        yield running
+
+
+@pytest.fixture
+def emulated(cluster: Cluster) -> Cluster:
+    """The cluster, when it is the emulator (tests that play the controllers' part)."""
+    if cluster.real:
+        pytest.skip("plays the Deployment controller: emulator only")
+    return cluster
+
+
+@pytest.fixture
+def no_monitoring_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """A second emulated cluster that does not serve `monitoring.coreos.com` (no Prometheus Operator)."""
+    if request.config.getoption("--kube-config"):
+        pytest.skip("needs a cluster without the Prometheus Operator: emulator only")
+    with emulator_running(tmp_path, monitoring=False) as emulator, operator_against(
+            emulator, kube_for(emulator.url), emulator.kubeconfig, tmp_path / "operator.log") as running:
+        yield running

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import kubernetes_validate
-import pytest
 from support.manifests import manifest
 
 from predictorapi_operator.builders.meta import SPEC_HASH_ANNOTATION
@@ -137,7 +136,8 @@ def deployment_status(generation: int, replicas: int, ready: int, updated: int, 
                  "message": f"rollout: {progressing[1]}"}]}
 
 
-def test_status_follows_the_deployment(cluster) -> None:
+def test_status_follows_the_deployment(emulated) -> None:
+    cluster = emulated
     cluster.kube.create(api("status", "team-c", autoscaling={"minReplicas": 2, "maxReplicas": 2}))
     cluster.wait_for(lambda: cluster.get("Deployment", "team-c", "status"), what="the Deployment")
     generation = cluster.get("Deployment", "team-c", "status")["metadata"]["generation"]
@@ -171,7 +171,8 @@ def _pod(name: str, api_name: str, namespace: str, status: dict[str, Any]) -> di
         "spec": {"containers": [{"name": "runtime", "image": "x"}]}, "status": status}
 
 
-def test_crash_loops_and_fetch_failures_are_degraded_and_the_revision_is_recorded(cluster) -> None:
+def test_crash_loops_and_fetch_failures_are_degraded_and_the_revision_is_recorded(emulated) -> None:
+    cluster = emulated
     source = {"git": {"repo": "https://git.example/m.git", "revision": "main"}}
     cluster.kube.create(api("gitapi", "team-d", predictor={"source": source, "path": "predictor.py"}))
     cluster.wait_for(lambda: cluster.get("Deployment", "team-d", "gitapi"), what="the Deployment")
@@ -215,21 +216,6 @@ def test_reconcile_is_idempotent(cluster) -> None:
     assert after == before, "a resync rewrote children that had not changed"
 
 
-@pytest.fixture
-def no_monitoring_cluster(tmp_path):
-    from support.emulator import emulator_running
-
-    from .conftest import Cluster, kube_for
-
-    with emulator_running(tmp_path, monitoring=False) as emulator:
-        running = Cluster(emulator, kube_for(emulator.url), tmp_path / "operator.log")
-        running.start_operator()
-        try:
-            yield running
-        finally:
-            running.stop_operator()
-
-
 def test_service_monitor_asked_without_prometheus_operator(no_monitoring_cluster) -> None:
     cluster = no_monitoring_cluster
     cluster.kube.create(api("nomon", "team-g", monitoring={"serviceMonitor": True}))
@@ -239,7 +225,8 @@ def test_service_monitor_asked_without_prometheus_operator(no_monitoring_cluster
     assert cluster.get("Service", "team-g", "nomon") is not None
 
 
-def test_restart_mid_reconcile_converges_without_duplicates(cluster) -> None:
+def test_restart_mid_reconcile_converges_without_duplicates(emulated) -> None:
+    cluster = emulated
     cluster.stop_operator(kill=True)
     try:
         for index in range(5):

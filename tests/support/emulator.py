@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp.web
+import jsonpatch
 import kmock
 from kmock._internal import enums, rendering
 
@@ -137,7 +138,12 @@ class Emulator(kmock.KubernetesEmulator):
             if key in self._objects and not self._objects[key].deleted:
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
         self._stamp(request)
-        response = await super()._handle(request)
+        try:
+            response = await super()._handle(request)
+        except jsonpatch.JsonPatchTestFailed as exc:  # e.g. a stale resourceVersion: the API server's 422
+            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
+                    "message": f"the server rejected our request due to an error in our request: {exc}"}
+            return aiohttp.web.json_response(body, status=422)
         if request.action == enums.action.CREATE and response.status == 200:
             response.set_status(201)
         if uid and self._objects[key].deleted:  # deleted now, or released by its last finalizer
