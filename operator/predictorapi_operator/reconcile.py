@@ -78,7 +78,7 @@ def reconcile(body: Mapping[str, Any], kube: Kube, settings: OperatorSettings) -
             actions.append(f"{child['kind']} {kube.apply(child)}")
         built = {child["kind"] for child in children}
         for kind in OPTIONAL_KINDS:
-            if kind in built or (kind == "ServiceMonitor" and not available):
+            if kind in built:
                 continue
             stale = kube.get(kind, namespace, name)
             if stale is not None and _owned_by(stale, uid):

@@ -69,10 +69,16 @@ class Cluster:
             time.sleep(0.2)
 
 
+TEST_USER_AGENT = "predictorapi-tests"
+
+
 def kube_for(url: str) -> Kube:
+    """A client for the tests' own requests (told apart from the operator's by its user agent)."""
     configuration = client.Configuration()
     configuration.host = url
-    return Kube(client.ApiClient(configuration))
+    api_client = client.ApiClient(configuration)
+    api_client.user_agent = TEST_USER_AGENT
+    return Kube(api_client)
 
 
 @contextmanager

@@ -62,6 +62,8 @@ class Emulator(kmock.KubernetesEmulator):
         self._rv = itertools.count(1)
         self._faults: list[Fault] = []
         self._kinds: dict[str, str] = {}
+        self.verbs: set[tuple[str, str, str, str]] = set()
+        """(user agent, API group, resource[/subresource], RBAC verb) of every request served."""
 
     def declare(self, key: str, kind: str, namespaced: bool, subresources: set[str],
                 shortnames: set[str] | None = None) -> None:
@@ -82,6 +84,17 @@ class Emulator(kmock.KubernetesEmulator):
                 fault.times -= 1
                 return fault
         return None
+
+    def _record_verb(self, request: rendering.Request) -> None:
+        if request.resource is None or request.action is None or not request.resource.plural:
+            return
+        verb = {enums.action.LIST: "list", enums.action.WATCH: "watch", enums.action.FETCH: "get",
+                enums.action.CREATE: "create", enums.action.DELETE: "delete"}.get(request.action)
+        if request.action == enums.action.UPDATE:
+            verb = "update" if str(request.method).upper().endswith("PUT") else "patch"
+        resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
+        agent = request.headers.get("User-Agent", "")
+        self.verbs.add((agent, request.resource.group or "", resource, verb or "?"))
 
     def _stamp(self, request: rendering.Request) -> None:
         """Fill in what the API server sets on create and update."""
@@ -119,6 +132,7 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         del self._requests[:-KEEP_REQUESTS]  # kmock matches against its whole history: keep it short
+        self._record_verb(request)
         fault = self._fault(request)
         if fault is not None:
             body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": fault.status,
