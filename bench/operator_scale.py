@@ -84,7 +84,9 @@ def run_operator(n: int) -> dict[str, float]:
                 time.sleep(0.25)
             elapsed = time.perf_counter() - started
             writes = sum(len(emulator.objects(p)) for p in CHILDREN) + n  # children + one status each
+            requests = emulator.emulator.served
             return {"n": n, "seconds": elapsed, "create_seconds": created, "apis_per_s": n / elapsed,
+                    "requests_per_api": requests / n, "requests_per_s": requests / elapsed,
                     "writes_per_s": writes / elapsed, "rss": peak_rss_mib(operator.pid)}
         finally:
             operator.terminate()
@@ -95,12 +97,13 @@ def run_operator(n: int) -> dict[str, float]:
 def main(sizes: list[int]) -> None:
     print(f"# predictorapi operator vs kmock emulator; python {sys.version.split()[0]}, {os.cpu_count()} cores")
     print(f"{'N':>5} {'converged s':>12} {'APIs/s':>8} {'op writes/s':>12} {'emu writes/s':>13} "
-          f"{'ratio':>6} {'peak RSS MiB':>13}")
+          f"{'ratio':>6} {'peak RSS MiB':>13} {'API reqs/API':>13} {'API reqs/s':>11}")
     for n in sizes:
         result = run_operator(n)
         ceiling = emulator_ceiling(n, 5)
         print(f"{n:>5} {result['seconds']:>12.1f} {result['apis_per_s']:>8.1f} {result['writes_per_s']:>12.1f} "
-              f"{ceiling:>13.1f} {result['writes_per_s'] / ceiling:>6.2f} {result['rss']:>13.1f}", flush=True)
+              f"{ceiling:>13.1f} {result['writes_per_s'] / ceiling:>6.2f} {result['rss']:>13.1f} "
+              f"{result['requests_per_api']:>13.1f} {result['requests_per_s']:>11.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
 WATCHED_CHILDREN = [("apps", "v1", "deployments"), ("", "v1", "services"),
                     ("autoscaling", "v2", "horizontalpodautoscalers"), ("policy", "v1", "poddisruptionbudgets"),
                     ("networking.k8s.io", "v1", "ingresses")]
+HANDLER_THREADS = 16  # sync handlers mostly wait on the API server, not on the CPU
 # Read once when kopf imports this module: kopf needs the timer interval at registration.
 RESYNC_SECONDS = OperatorSettings().resync_seconds
 
@@ -35,12 +36,13 @@ RESYNC_SECONDS = OperatorSettings().resync_seconds
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Connect to the API server; keep kopf's bookkeeping in our own annotations, not in `status`."""
     memo.settings = OperatorSettings()
-    memo.kube = Kube(load_config())
+    memo.kube = Kube(load_config(connections=HANDLER_THREADS))
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=spec.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=spec.GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]  # backoff on API errors, no hot loop
+    settings.execution.max_workers = HANDLER_THREADS
 
 
 def _reconcile(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, *, announce: bool) -> None:
@@ -89,6 +91,9 @@ def _owner_event(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger)
 
 def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """A child changed or vanished (restore it), or a pod changed (crash loops, fetches, readiness: status)."""
+    kind = (event.get("object") or {}).get("kind")
+    if event.get("type") in (None, "ADDED") and kind != "Pod":
+        return  # created by us (or listed at start-up, when `on.resume` reconciles every owner anyway)
     _owner_event(event, memo, logger)
 
 

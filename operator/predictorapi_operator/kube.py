@@ -33,13 +33,15 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-def load_config() -> client.ApiClient:
+def load_config(connections: int = 16) -> client.ApiClient:
     """An API client from the in-cluster service account, else from the kubeconfig."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = connections  # one per handler thread (kopf's max_workers)
+    return client.ApiClient(configuration)
 
 
 def path(kind: str, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:

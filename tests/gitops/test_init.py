@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from support.processes import CLI, free_port, running
 
 from predictorapi.cli import main
 from predictorapi.spec import PredictorAPI
@@ -71,3 +73,14 @@ def test_refuses_an_existing_folder(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_missing_parent_folder(tmp_path: Path) -> None:
     assert main(["init", "x", "--dir", str(tmp_path / "nope")]) == 1
+
+
+def test_scaffold_passes_validate_and_serve_as_generated(tmp_path: Path) -> None:
+    assert main(["init", "greeter", "--dir", str(tmp_path)]) == 0
+    folder = tmp_path / "greeter"
+    validated = subprocess.run([*CLI, "validate", str(folder)], capture_output=True, text=True, timeout=60)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    port = free_port()
+    with running([*CLI, "serve", str(folder), "--port", str(port)], port, timeout=60):
+        response = httpx.post(f"http://127.0.0.1:{port}/", json={"name": "Grace"})
+        assert response.status_code == 200 and response.json() == {"message": "Hello, Grace!"}

@@ -62,6 +62,8 @@ class Emulator(kmock.KubernetesEmulator):
         self._rv = itertools.count(1)
         self._faults: list[Fault] = []
         self._kinds: dict[str, str] = {}
+        self.served = 0
+        """Requests served (the emulator's own load, for benchmarks)."""
         self.verbs: set[tuple[str, str, str, str]] = set()
         """(user agent, API group, resource[/subresource], RBAC verb) of every request served."""
 
@@ -132,6 +134,7 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         del self._requests[:-KEEP_REQUESTS]  # kmock matches against its whole history: keep it short
+        self.served += 1
         self._record_verb(request)
         fault = self._fault(request)
         if fault is not None:

@@ -20,9 +20,11 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from predictorapi.runtime.batching import Batcher, BatchFailed
 from predictorapi.runtime.dispatch import BadPayload, UnserialisableResult, decode_payload, encode_result
 from predictorapi.runtime.limits import ConcurrencyLimiter, Overloaded
 from predictorapi.runtime.loader import PredictorInterface, construct, inspect_predictor, load_class
@@ -41,6 +43,10 @@ class BodyTooLarge(Exception):
     """The request body is over `max_body_bytes` (answered 413)."""
 
 
+class PredictorExited(Exception):
+    """`predict` raised SystemExit/KeyboardInterrupt (e.g. called `sys.exit`): answered 500, server stays up."""
+
+
 @dataclass
 class RuntimeState:
     """Everything the routes and the server share about one running predictor."""
@@ -54,6 +60,7 @@ class RuntimeState:
     draining: bool = False
     load_error: str | None = None
     executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    batcher: Batcher | None = None
 
     @property
     def ready(self) -> bool:
@@ -79,18 +86,44 @@ def _make_invoke(state: RuntimeState, predictor: object) -> Invoke:
     state.interface = interface
     predict = predictor.predict  # type: ignore[attr-defined]
     if interface.is_async:
-        return lambda kwargs: predict(**kwargs)
+        async def invoke_async(kwargs: dict[str, Any]) -> Any:
+            try:
+                return await predict(**kwargs)
+            except (SystemExit, KeyboardInterrupt) as exc:  # user code must not stop the server
+                raise PredictorExited(f"predict raised {type(exc).__name__}({exc})") from exc
+
+        return invoke_async
+
+    def call_predict(**kwargs: Any) -> Any:
+        try:
+            return predict(**kwargs)
+        except (SystemExit, KeyboardInterrupt) as exc:  # would escape the event loop and skip our 500
+            raise PredictorExited(f"predict raised {type(exc).__name__}({exc})") from exc
 
     async def invoke(kwargs: dict[str, Any]) -> Any:
         context = contextvars.copy_context()
-        call = functools.partial(context.run, predict, **kwargs)
+        call = functools.partial(context.run, call_predict, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(state.executor, call)
 
     return invoke
 
 
+def _make_batcher(state: RuntimeState, invoke: Invoke) -> Batcher | None:
+    """A batcher when `batch_max_size > 1` and predict takes something to batch; else None."""
+    settings, api = state.settings, state.settings.api_name
+    if settings.batch_max_size <= 1:
+        return None
+    if state.interface is not None and not state.interface.wants:
+        log.warning("batching is off: predict takes none of payload, query_params, headers")
+        return None
+    return Batcher(invoke, max_size=settings.batch_max_size, timeout_s=settings.batch_timeout_ms / 1000,
+                   limiter=state.limiter, batch_size=state.metrics.batch_size.labels(api),
+                   batch_wait=state.metrics.batch_wait.labels(api))
+
+
 def _install(state: RuntimeState, predictor: object) -> None:
     invoke = _make_invoke(state, predictor)
+    state.batcher = _make_batcher(state, invoke)
     state.predictor = predictor
     state.invoke = invoke
 
@@ -182,8 +215,11 @@ async def _predict(state: RuntimeState, request: Request) -> Response:
                         kwargs["query_params"] = dict(request.query_params)
                     if "headers" in wants:
                         kwargs["headers"] = dict(request.headers)
-                    async with state.limiter.slot():
-                        result = await state.invoke(kwargs)
+                    if state.batcher is not None:  # the batch takes one concurrency slot
+                        result = await state.batcher.submit(kwargs)
+                    else:
+                        async with state.limiter.slot():
+                            result = await state.invoke(kwargs)
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -199,6 +235,11 @@ async def _predict(state: RuntimeState, request: Request) -> Response:
         return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
     except BadPayload as exc:
         return error_response(400, str(exc))
+    except ClientDisconnect:  # the body was cut short: a client error, not a predictor failure
+        log.info("client disconnected before sending the whole request body")
+        return error_response(400, "client disconnected before sending the whole request body")
+    except BatchFailed as exc:  # already logged once for the whole batch
+        return error_response(500, str(exc))
     except UnserialisableResult as exc:
         log.error("%s", exc)
         return error_response(500, str(exc))
@@ -248,11 +289,18 @@ def create_app(
     body_doc = {"requestBody": {"description": "Any body; decoded by its Content-Type.", "required": False,
                                 "content": {"*/*": {"schema": {}}}}}
 
+    # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
+    latency = metrics.latency.labels(api)
+    requests_by_code: dict[int, Any] = {}
+
     async def predict_route(request: Request) -> Response:
         started = time.perf_counter()
         response = await _predict(state, request)
-        metrics.requests.labels(api, str(response.status_code)).inc()
-        metrics.latency.labels(api).observe(time.perf_counter() - started)
+        counter = requests_by_code.get(response.status_code)
+        if counter is None:
+            counter = requests_by_code[response.status_code] = metrics.requests.labels(api, str(response.status_code))
+        counter.inc()
+        latency.observe(time.perf_counter() - started)
         return response
 
     for path in PREDICT_PATHS:

@@ -72,6 +72,8 @@ def inspect_predictor(cls: type) -> PredictorInterface:
 
 def construct(cls: type, config: dict[str, Any]) -> object:
     """Instantiate the predictor, passing `config` when `__init__` takes it."""
+    if cls.__init__ is object.__init__:  # no __init__ of its own: object's (self, *args) takes nothing
+        return cls()
     init_params = inspect.signature(cls.__init__).parameters
     if "config" in init_params:
         return cls(config=config)

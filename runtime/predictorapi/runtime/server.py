@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
+import threading
 import time
 from types import FrameType
 
@@ -63,5 +66,25 @@ def serve(settings: RuntimeSettings) -> int:
     server.run()
     if state.load_error is not None:
         log.error("exiting: %s", state.load_error)
-        return 1
-    return 0 if server.started else 1
+        code = 1
+    else:
+        code = 0 if server.started else 1
+    stuck = _stuck_predict_threads()
+    if stuck:
+        # A hung sync `predict` cannot be interrupted, and the interpreter would wait for its thread
+        # at exit (until SIGKILL): leave now, so that a drained replica stops within its grace period.
+        log.warning("exiting with %d predict call(s) still running", len(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _stuck_predict_threads(timeout: float = 1.0) -> list[threading.Thread]:
+    """Thread-pool threads still inside `predict` after shutdown (idle ones get `timeout` to exit)."""
+    deadline = time.monotonic() + timeout
+    threads = [t for t in threading.enumerate() if t.name.startswith("predict_")]
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threads if t.is_alive()]

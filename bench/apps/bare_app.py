@@ -1,0 +1,24 @@
+"""The baseline: a bare FastAPI route doing what the no-op predictor does through the runtime.
+
+Decode the JSON body, encode it back as JSON. Served by `uvicorn bench.apps.bare_app:app` with the
+same uvicorn options as the runtime (one worker, uvloop + httptools, no access log).
+"""
+
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+app = FastAPI()
+
+
+@app.post("/predict")
+async def predict(request: Request) -> Response:
+    payload = json.loads(await request.body())
+    content = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(content.encode(), media_type="application/json")
+
+
+@app.get("/readyz")
+async def readyz() -> JSONResponse:
+    return JSONResponse({"status": "ready"})
