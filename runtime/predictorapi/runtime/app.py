@@ -7,9 +7,9 @@ import contextvars
 import functools
 import hmac
 import logging
+import os
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -152,7 +152,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+        request_id = given if 0 < len(given) <= 128 and given.isprintable() else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -167,11 +167,31 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            access_log.info("%s %s %s %.2fms", scope["method"], scope["path"], status, duration_ms,
-                            extra={"method": scope["method"], "path": scope["path"], "status": status,
-                                   "duration_ms": duration_ms})
+            if access_log.isEnabledFor(logging.INFO):
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                access_log.info("%s %s %s %.2fms", scope["method"], scope["path"], status, duration_ms,
+                                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                                       "duration_ms": duration_ms})
             request_id_var.reset(token)
+
+
+class PredictFastPath:
+    """Serve `POST /` and `POST /predict` straight away, skipping routing and dependency resolution.
+
+    The same routes stay registered on the FastAPI app, so `/docs` and `/openapi.json` describe them;
+    this only takes the hot path out of the per-request framework work (see docs/benchmarks.md).
+    """
+
+    def __init__(self, app: ASGIApp, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in PREDICT_PATHS:
+            response = await self.handler(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _authorized(request: Request, key: str) -> bool:
@@ -275,7 +295,6 @@ def create_app(
 
     app = FastAPI(title=f"predictorapi: {api}", lifespan=lifespan)
     app.state.runtime = state
-    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -286,8 +305,17 @@ def create_app(
         log.error("unhandled error: %s", exc, exc_info=exc)
         return error_response(500, "internal server error")
 
+    error_doc = {"content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}, "request_id": {"type": "string"}}}}}}
     body_doc = {"requestBody": {"description": "Any body; decoded by its Content-Type.", "required": False,
                                 "content": {"*/*": {"schema": {}}}}}
+    predict_responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The predictor's result: JSON, text or bytes, by its type."},
+        **{code: {"description": text, **error_doc} for code, text in (
+            (400, "Malformed body"), (401, "Missing or invalid API key"), (413, "Body too large"),
+            (500, "The predictor failed"), (503, "At capacity or not ready; see Retry-After"),
+            (504, "The prediction timed out"))},
+    }
 
     # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
     latency = metrics.latency.labels(api)
@@ -305,7 +333,10 @@ def create_app(
 
     for path in PREDICT_PATHS:
         app.add_api_route(path, predict_route, methods=["POST"], summary="Call the predictor",
-                          openapi_extra=body_doc, name=f"predict{path.replace('/', '_')}")
+                          openapi_extra=body_doc, responses=predict_responses,
+                          name=f"predict{path.replace('/', '_')}")
+    app.add_middleware(PredictFastPath, handler=predict_route)  # inner: runs after the request id is set
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -318,7 +349,8 @@ def create_app(
         status = "draining" if state.draining else "failed" if state.load_error else "loading"
         return JSONResponse({"status": status}, 503)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}})
     async def metrics_route() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -118,7 +118,6 @@ class Batcher:
             # The limiter counts this batch as one running request; count its requests as running
             # so `queue_length` keeps meaning "requests waiting", not "batches waiting".
             limiter.running += len(items) - 1
-            limiter._publish()
             try:
                 await self._call(items)
             finally:

@@ -14,19 +14,19 @@ class Overloaded(Exception):
 
 
 class ConcurrencyLimiter:
-    """At most `max_concurrency` requests run at once and at most `max_queue_length` wait."""
+    """At most `max_concurrency` requests run at once and at most `max_queue_length` wait.
+
+    The in-flight and queue-length gauges read the counters when Prometheus scrapes, so the request
+    path pays nothing for them.
+    """
 
     def __init__(self, max_concurrency: int, max_queue_length: int, in_flight: Gauge, queue_length: Gauge):
         self.capacity = max_concurrency + max_queue_length
         self.admitted = 0
         self.running = 0
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._in_flight = in_flight
-        self._queue_length = queue_length
-
-    def _publish(self) -> None:
-        self._in_flight.set(self.admitted)
-        self._queue_length.set(self.admitted - self.running)
+        in_flight.set_function(lambda: self.admitted)
+        queue_length.set_function(lambda: max(self.admitted - self.running, 0))
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
@@ -34,21 +34,17 @@ class ConcurrencyLimiter:
         if self.admitted >= self.capacity:
             raise Overloaded
         self.admitted += 1
-        self._publish()
         try:
             yield
         finally:
             self.admitted -= 1
-            self._publish()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Wait for a run slot (inside :meth:`admit`)."""
         async with self._slots:
             self.running += 1
-            self._publish()
             try:
                 yield
             finally:
                 self.running -= 1
-                self._publish()

@@ -60,6 +60,9 @@ def serve(settings: RuntimeSettings) -> int:
     state: RuntimeState = app.state.runtime
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=settings.drain_grace_seconds or None,
+                            # Longer than load balancers' idle timeouts (ingress-nginx: 60 s), so the
+                            # runtime never closes a kept-alive connection a proxy is about to reuse.
+                            timeout_keep_alive=75,
                             server_header=False)
     server = DrainingServer(config, state)
     log.info("serving %s on http://%s:%d", settings.api_name, settings.host, settings.port)
