@@ -144,8 +144,9 @@ def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop) ->
 class RequestIdMiddleware:
     """Give every request an id (from `X-Request-ID` or new), echo it, and log one access line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -167,7 +168,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if access_log.isEnabledFor(logging.INFO):
+            if self.access_log and access_log.isEnabledFor(logging.INFO):
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 access_log.info("%s %s %s %.2fms", scope["method"], scope["path"], status, duration_ms,
                                 extra={"method": scope["method"], "path": scope["path"], "status": status,
@@ -336,7 +337,7 @@ def create_app(
                           openapi_extra=body_doc, responses=predict_responses,
                           name=f"predict{path.replace('/', '_')}")
     app.add_middleware(PredictFastPath, handler=predict_route)  # inner: runs after the request id is set
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -44,6 +44,10 @@ class RuntimeSettings(BaseSettings):
     api_key: str | None = Field(None, description="When set, prediction requests must carry this key.")
     log_json: bool = Field(False, description="Write logs as JSON lines.")
     log_level: str = Field("INFO", description="Log level.")
+    access_log: bool = Field(
+        True, description="One log line per request (method, path, status, duration, request id); costs "
+        "about a third of the throughput of a no-op predictor (docs/benchmarks.md)."
+    )
 
     @property
     def thread_pool_size(self) -> int:

@@ -1,0 +1,96 @@
+"""The pure status functions: conditions from a Deployment and its pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from predictorapi_operator.kube import is_subset
+from predictorapi_operator.status import Observed, compute_status, pod_problem, revision, rollout
+
+NOW, LATER = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def deployment(replicas: int = 2, ready: int = 2, updated: int = 2, total: int = 2, generation: int = 1,
+               observed: int = 1, available: str = "True", progressing: tuple[str, str] = ("True", "Done")
+               ) -> dict[str, Any]:
+    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "replicas": total, "readyReplicas": ready,
+                       "updatedReplicas": updated, "conditions": [
+                           {"type": "Available", "status": available},
+                           {"type": "Progressing", "status": progressing[0], "reason": progressing[1],
+                            "message": "deadline"}]}}
+
+
+def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_rollout_is_judged_like_kubectl_rollout_status() -> None:
+    assert rollout(deployment()) == (True, "2 of 2 replicas ready")
+    assert rollout(deployment(observed=0))[0] is False
+    assert rollout(deployment(updated=1)) == (False, "1 of 2 replicas updated")
+    assert rollout(deployment(total=3)) == (False, "1 old replicas pending termination")
+    assert rollout(deployment(available="False"))[0] is False
+
+
+def test_ready_progressing_degraded() -> None:
+    ready = compute_status(Observed(generation=3, deployment=deployment()), None, NOW)
+    assert conditions(ready) == {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"),
+                                 "Degraded": ("False", "AsExpected")}
+    assert (ready["phase"], ready["ready"], ready["observedGeneration"]) == ("Ready", "2/2", 3)
+    assert all(c["observedGeneration"] == 3 for c in ready["conditions"])
+    rolling = compute_status(Observed(generation=3, deployment=deployment(updated=1, ready=1)), None, NOW)
+    assert rolling["phase"] == "Progressing" and conditions(rolling)["Ready"] == ("False", "RollingOut")
+    stuck = compute_status(Observed(generation=3, deployment=deployment(
+        updated=1, progressing=("False", "ProgressDeadlineExceeded"))), None, NOW)
+    assert conditions(stuck)["Degraded"] == ("True", "ProgressDeadlineExceeded")
+    assert conditions(stuck)["Progressing"][0] == "False" and stuck["phase"] == "Degraded"
+    invalid = compute_status(Observed(generation=4, invalid="spec.maxConcurrency: must be >= 1"), None, NOW)
+    assert conditions(invalid)["Degraded"] == ("True", "InvalidSpec") and invalid["phase"] == "Degraded"
+    assert "spec.maxConcurrency" in invalid["conditions"][2]["message"]
+    creating = compute_status(Observed(generation=1), None, NOW)
+    assert creating["phase"] == "Progressing" and conditions(creating)["Progressing"] == ("True", "Creating")
+
+
+def test_last_transition_time_moves_only_when_the_status_does() -> None:
+    first = compute_status(Observed(generation=1, deployment=deployment()), None, NOW)
+    same = compute_status(Observed(generation=1, deployment=deployment()), first, LATER)
+    assert [c["lastTransitionTime"] for c in same["conditions"]] == [NOW, NOW, NOW]
+    changed = compute_status(Observed(generation=2, deployment=deployment(updated=1)), first, LATER)
+    times = {c["type"]: c["lastTransitionTime"] for c in changed["conditions"]}
+    assert times == {"Ready": LATER, "Progressing": LATER, "Degraded": NOW}
+
+
+def pod(name: str, created: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
+
+
+def test_pod_problems_and_revision() -> None:
+    fetch_failed = pod("a", NOW, {"initContainerStatuses": [{"name": "fetch-code", "state": {"waiting": {
+        "reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {
+            "exitCode": 1, "message": "AuthenticationFailed: https://git.example refused the credentials\n"}}}]})
+    assert pod_problem([fetch_failed]) == ("AuthenticationFailed",
+                                           "fetch-code: AuthenticationFailed: https://git.example refused the "
+                                           "credentials")
+    image = pod("b", NOW, {"containerStatuses": [{"name": "runtime", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "pull access denied"}}}]})
+    assert pod_problem([image]) == ("ImagePullBackOff",
+                                    "pod b: container runtime is in ImagePullBackOff: pull access denied")
+    assert pod_problem([pod("c", NOW, {"containerStatuses": [{"name": "runtime", "state": {"running": {}}}]})]) \
+        is None
+    old = pod("old", NOW, {"initContainerStatuses": [{"name": "fetch-code", "state": {"terminated": {
+        "exitCode": 0, "message": "a" * 40}}}]})
+    new = pod("new", LATER, {"initContainerStatuses": [{"name": "fetch-code", "state": {"terminated": {
+        "exitCode": 0, "message": "b" * 40 + "\n"}}}]})
+    assert revision([old, new]) == "b" * 40
+    assert revision([]) is None
+
+
+def test_is_subset_ignores_server_added_fields() -> None:
+    desired = {"spec": {"ports": [{"name": "http", "port": 80}], "selector": {"a": "b"}}}
+    live = {"spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "selector": {"a": "b"},
+                     "clusterIP": "10.0.0.1"}, "status": {}}
+    assert is_subset(desired, live)
+    assert not is_subset(desired, {"spec": {"ports": [], "selector": {"a": "b"}}})
+    assert not is_subset({"spec": {"replicas": 2}}, {"spec": {"replicas": 3}})
+    assert is_subset({"cpu": 2}, {"cpu": "2"})
