@@ -62,3 +62,8 @@ def test_role_grants_exactly_what_the_operator_uses(emulated) -> None:
     role = granted()
     assert used - role == set(), "the operator needs permissions its ClusterRole lacks"
     assert role - used - NOT_EXERCISED == set(), "the ClusterRole grants permissions the operator never uses"
+
+
+def test_the_operator_cannot_read_secrets() -> None:
+    """Secrets reach pods by reference only (env valueFrom, volumes): the operator never sees them."""
+    assert not any(resource == "secrets" for _, resource, _ in granted())
