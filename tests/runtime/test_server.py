@@ -175,3 +175,10 @@ def test_serve_refuses_a_manifest_naming_the_field(tmp_path: Path) -> None:
                        "spec:\n  predictor:\n    image: x\n")
     result = subprocess.run([*CLI, "serve", str(no_path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "spec.predictor.path" in result.stderr
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(serve_source) -> None:
+    url = serve_source(SLOW)
+    response = httpx.post(url, content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+    assert httpx.get(f"{url}/healthz").status_code == 200

@@ -41,6 +41,8 @@ async def decode_payload(request: Request, body: bytes) -> Any:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadPayload(f"malformed JSON body: {exc}") from None
+        except RecursionError:
+            raise BadPayload("malformed JSON body: nested too deeply") from None
     if media_type.startswith("text/"):
         charset = params.get("charset", "utf-8")
         try:
