@@ -104,3 +104,11 @@ def test_a_refused_child_is_reported_and_retried_later(emulated) -> None:
     # The resync timer applies it again once the API server accepts it.
     cluster.wait_for(lambda: cluster.get("HorizontalPodAutoscaler", "faults", "refused"), timeout=30,
                      what="the HPA on a later resync")
+
+
+def test_a_dropped_watch_loses_no_object(emulated) -> None:
+    cluster = emulated
+    cluster.emulator.emulator.drop_watches()  # the next event ends every stream, and is lost to it
+    cluster.kube.create({**manifest(), "metadata": {"name": "after-drop", "namespace": "faults"}})
+    cluster.wait_for(lambda: cluster.get("Deployment", "faults", "after-drop"), timeout=60,
+                     what="the Deployment of an API created while the watch was dropped")

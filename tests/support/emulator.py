@@ -16,7 +16,7 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +61,7 @@ class Emulator(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         self._rv = itertools.count(1)
         self._faults: list[Fault] = []
+        self._watch_epoch = 0
         self._kinds: dict[str, str] = {}
         self.served = 0
         """Requests served (the emulator's own load, for benchmarks)."""
@@ -74,6 +75,17 @@ class Emulator(kmock.KubernetesEmulator):
                                                  shortnames=shortnames or set(), singular=kind.lower(),
                                                  verbs={"get", "list", "watch", "create", "patch", "delete"})
         self._kinds[key.rsplit("/", 1)[-1]] = kind
+
+    def drop_watches(self) -> None:
+        """End every open watch stream at its next event (that event is lost to it), as a dropped connection."""
+        self._watch_epoch += 1
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        epoch = self._watch_epoch
+        async for item in super()._serve_watch(request):
+            if self._watch_epoch != epoch:
+                return
+            yield item
 
     def fail(self, method: str, plural: str, status: int, times: int = 1) -> None:
         """Answer the next `times` `method` requests on `plural` with `status`."""
