@@ -46,6 +46,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
+sys.path.insert(0, str(BENCH))
+import plots  # noqa: E402  (bench/plots.py, next to this script)
+
 PEER_PYTHON = BENCH / ".venv-peer" / "bin" / "python"
 PY_SPY = BENCH / ".venv-peer" / "bin" / "py-spy"
 WRK_LUA = BENCH / "wrk_post.lua"
@@ -507,6 +510,7 @@ def render_overhead(overhead: dict, args: argparse.Namespace) -> list[str]:
             rows.append([name, run["connections"], run["rps"], run["p50_ms"], run["p99_ms"], ratio,
                          run["errors"] + run["non2xx"]])
     out += [table(["server", "connections", "req/s", "p50 ms", "p99 ms", "vs bare", "errors"], rows), ""]
+    out += ["![requests per second by concurrency](benchmarks-overhead.svg)", ""]
     out += ["Servers:", ""] + [f"- **{s['name']}**: {s['note']}" for s in overhead["servers"]] + [""]
     if not any(s["name"].startswith("KServe") for s in overhead["servers"]):
         out += ["KServe was not measured (no `bench/.venv-peer` with `kserve`, or `--no-peer`).", ""]
@@ -545,7 +549,7 @@ def render_batching(batching: dict, args: argparse.Namespace) -> list[str]:
         table_rows.append([r["label"], r["rps"], r["p50_ms"], r["p99_ms"], r["batch_sizes"] or "—", pct,
                            r["errors"] + r["non2xx"]])
     out += [table(["configuration", "req/s", "p50 ms", "p99 ms", "mean batch", "% of ceiling", "errors"],
-                  table_rows), ""]
+                  table_rows), "", "![batching throughput](benchmarks-batching.svg)", ""]
     out += ["Ceiling: the same model's `encode` called in a loop, no HTTP, no runtime; with 2 processes, "
             "two copies run at once and their texts/s are added (the in-process equivalent of 2 concurrent "
             "predictions with 1 torch thread each). The best of these is the ceiling:", "",
@@ -572,6 +576,20 @@ def render_coldstart(coldstart: dict) -> list[str]:
             "`predictorapi_predictor_load_seconds` (the predictor's own load time). **first request**: "
             "latency of the first POST after ready.", "",
             table(["run", "listening s", "ready s", "__init__ s", "first request ms"], rows), ""]
+
+
+def write_charts(folder: Path, overhead: dict | None, batching: dict | None) -> None:
+    """The report's pictures, next to it: req/s by concurrency, and batching throughput."""
+    if overhead:
+        series = {name: [(run["connections"], run["rps"]) for run in runs]
+                  for name, runs in overhead["results"].items()}
+        (folder / "benchmarks-overhead.svg").write_text(
+            plots.line_chart(series, "No-op predictor: requests/s by concurrency", "connections (wrk)", "req/s"))
+    if batching:
+        values = {row["label"]: row["rps"] for row in batching["rows"]}
+        values.update({f"ceiling: {k}": v for k, v in batching["ceilings"].items()})
+        (folder / "benchmarks-batching.svg").write_text(
+            plots.bar_chart(values, "all-MiniLM-L6-v2 at 32 connections: throughput", "/s"))
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -620,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report)
     if args.out != "-":
         Path(args.out).write_text(report)
+        write_charts(Path(args.out).parent, overhead, batching)
         log(f"wrote {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "overhead": overhead, "batching": batching,

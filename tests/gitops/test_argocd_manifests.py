@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def test_schema_refuses_typos() -> None:
 def test_expected_objects() -> None:
     kinds = sorted((d["kind"], d["metadata"]["name"]) for _, d in OBJECTS)
     assert ("AppProject", "predictorapi") in kinds
-    assert {"crds", "operator/deploy", "examples", "argocd/apps"} == {
+    assert {"crds", "operator/deploy", "examples", "monitoring", "argocd/apps"} == {
         a["spec"]["source"]["path"] for a in APPS.values()
     }
 
@@ -70,6 +71,19 @@ def test_sync_waves_order_crd_operator_predictors() -> None:
     project = next(d for _, d in OBJECTS if d["kind"] == "AppProject")
     crds, operator, examples = app_with_path("crds"), app_with_path("operator/deploy"), app_with_path("examples")
     assert wave(project) < wave(crds) < wave(operator) < wave(examples)
+
+
+def test_project_admits_every_cluster_scoped_object_the_apps_install() -> None:
+    project = next(d for _, d in OBJECTS if d["kind"] == "AppProject")
+    allowed = {(r["group"], r["kind"]) for r in project["spec"]["clusterResourceWhitelist"]}
+    rendered = subprocess.run(["kubectl", "kustomize", str(REPO / "operator" / "deploy")], capture_output=True,
+                              text=True, check=True).stdout
+    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                      "ClusterKopfPeering"}
+    for doc in yaml.safe_load_all(rendered):
+        if doc["kind"] in cluster_scoped:
+            group = doc["apiVersion"].rpartition("/")[0]
+            assert (group, doc["kind"]) in allowed, f"the AppProject refuses {doc['kind']}"
 
 
 def test_every_application_uses_the_project_and_this_repo() -> None:
