@@ -19,6 +19,8 @@ from predictorapi import spec
 log = logging.getLogger("predictorapi_operator.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
+LAST_APPLIED = "serving.predictorapi.dev/last-applied"
+"""Annotation on every child: the `spec` the operator last applied, to know which fields it must remove."""
 
 # kind → (API path prefix, plural) of everything the operator reads or writes.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -58,6 +60,35 @@ def is_subset(desired: Any, live: Any) -> bool:
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(map(is_subset, desired, live))
     return desired == live or (desired is not None and str(desired) == str(live))
+
+
+def removals(last: Any, desired: Any) -> dict[str, Any] | None:
+    """Merge-patch nulls for the keys the operator set before and no longer wants (dicts only:
+    a merge patch replaces lists whole)."""
+    if not isinstance(last, dict) or not isinstance(desired, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, value in last.items():
+        if key not in desired:
+            out[key] = None
+        elif (nested := removals(value, desired[key])) is not None:
+            out[key] = nested
+    return out or None
+
+
+def with_last_applied(desired: dict[str, Any]) -> dict[str, Any]:
+    """`desired` with its spec recorded in the LAST_APPLIED annotation."""
+    meta = dict(desired["metadata"])
+    meta["annotations"] = {**meta.get("annotations", {}),
+                           LAST_APPLIED: json.dumps(desired.get("spec", {}), sort_keys=True, separators=(",", ":"))}
+    return {**desired, "metadata": meta}
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 @dataclass
@@ -123,18 +154,25 @@ class Kube:
         return True
 
     def apply(self, desired: dict[str, Any]) -> str:
-        """Create `desired` if missing, merge-patch it if it differs; returns what was done."""
+        """Create `desired` if missing, merge-patch it if it differs (removing the fields it set before
+        and no longer wants, like `kubectl apply`); returns what was done."""
         meta = desired["metadata"]
+        body = with_last_applied(desired)
         live = self.get(desired["kind"], meta.get("namespace"), meta["name"])
         if live is None:
             try:
-                self.create(desired)
+                self.create(body)
                 return "created"
             except ApiException as exc:
                 if exc.status != 409:  # 409: created meanwhile (a concurrent reconcile); patch it below
                     raise
                 live = self.get(desired["kind"], meta.get("namespace"), meta["name"]) or {}
-        if is_subset(desired, live):
+        if is_subset(body, live):
             return "unchanged"
-        self.patch(desired["kind"], meta.get("namespace"), meta["name"], desired)
+        last = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+        removed = removals(json.loads(last), desired.get("spec", {})) if last else None
+        if removed and desired["kind"] == "Deployment":
+            removed.pop("replicas", None)  # handing the count to a new HPA must not reset it to 1 first
+        patch = _merged(body, {"spec": removed}) if removed else body
+        self.patch(desired["kind"], meta.get("namespace"), meta["name"], patch)
         return "patched"

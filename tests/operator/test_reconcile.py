@@ -243,3 +243,16 @@ def test_restart_mid_reconcile_converges_without_duplicates(emulated) -> None:
         names = [o["metadata"]["name"] for o in cluster.emulator.objects(plural)
                  if o["metadata"]["namespace"] == "team-h"]
         assert sorted(names) == [f"restart-{i}" for i in range(5)]
+
+
+def test_fields_removed_from_the_spec_are_removed_from_the_children(cluster) -> None:
+    spec = {"compute": {"nodeSelector": {"pool": "gpu"}},
+            "networking": {"ingress": {"host": "x.example.com", "tls": {"secretName": "x-tls"}}}}
+    cluster.kube.create(api("shrink", "team-i", **spec))
+    cluster.wait_for(lambda: cluster.get("Ingress", "team-i", "shrink"), what="the Ingress")
+    cluster.kube.patch("PredictorAPI", "team-i", "shrink", {"spec": {
+        "compute": {"nodeSelector": None}, "networking": {"ingress": {"tls": None}}}})
+    cluster.wait_for(lambda: "nodeSelector" not in cluster.get("Deployment", "team-i", "shrink")["spec"][
+        "template"]["spec"], what="nodeSelector removed from the pod template")
+    cluster.wait_for(lambda: "tls" not in cluster.get("Ingress", "team-i", "shrink")["spec"],
+                     what="tls removed from the Ingress")

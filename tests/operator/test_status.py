@@ -94,3 +94,13 @@ def test_is_subset_ignores_server_added_fields() -> None:
     assert not is_subset(desired, {"spec": {"ports": [], "selector": {"a": "b"}}})
     assert not is_subset({"spec": {"replicas": 2}}, {"spec": {"replicas": 3}})
     assert is_subset({"cpu": 2}, {"cpu": "2"})
+
+
+def test_removals_null_only_what_was_applied_before() -> None:
+    from predictorapi_operator.kube import removals
+
+    last = {"template": {"spec": {"nodeSelector": {"pool": "gpu"}, "containers": [1]}}, "replicas": 2,
+            "tls": [{"secretName": "x"}]}
+    desired = {"template": {"spec": {"containers": [2]}}, "replicas": 2}
+    assert removals(last, desired) == {"template": {"spec": {"nodeSelector": None}}, "tls": None}
+    assert removals(desired, desired) is None
