@@ -50,11 +50,13 @@ def is_predictorapi(document: dict[str, Any]) -> bool:
 
 
 def parse(document: dict[str, Any], source: Path | str = "<manifest>") -> PredictorAPI:
-    """Validate one document as a PredictorAPI; a ManifestError names every bad field."""
-    if document.get("kind") != KIND:
-        raise ManifestError(f"{source}: kind: expected {KIND}, got {document.get('kind')!r}")
-    if document.get("apiVersion") != API_VERSION:
-        raise ManifestError(f"{source}: apiVersion: expected {API_VERSION}, got {document.get('apiVersion')!r}")
+    """Validate one document as the API server would (schema and CEL rules); a ManifestError names
+    every bad field."""
+    from predictorapi.validation import validate_document  # it imports this module
+
+    problems = validate_document(document)
+    if problems:
+        raise ManifestError(f"{source}: " + "; ".join(map(str, problems)))
     try:
         return PredictorAPI.model_validate(document)
     except ValidationError as exc:

@@ -182,3 +182,13 @@ def test_deeply_nested_json_is_a_400_not_a_crash(serve_source) -> None:
     response = httpx.post(url, content=b"[" * 100_000, headers={"content-type": "application/json"})
     assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_serve_applies_the_crd_rules_too(tmp_path: Path) -> None:
+    manifest = tmp_path / "predictorapi.yaml"
+    manifest.write_text("apiVersion: serving.predictorapi.dev/v1alpha1\nkind: PredictorAPI\nmetadata: {name: x}\n"
+                        "spec:\n  predictor: {image: x, path: p.py}\n"
+                        "  autoscaling: {minReplicas: 3, maxReplicas: 1}\n")
+    result = subprocess.run([*CLI, "serve", str(manifest)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "spec.autoscaling: autoscaling.minReplicas must be less than or equal to" in result.stderr
