@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
-from support.processes import free_port
+from support.runtime_threads import uvicorn_thread
 
 from predictorapi.runtime.app import create_app
 from predictorapi.runtime.settings import RuntimeSettings
-
-
-@contextmanager
-def uvicorn_thread(app) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 in a background thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def write_predictor(directory: Path, source: str, name: str = "predictor.py") -> Path:
@@ -54,7 +33,8 @@ def serve_source(tmp_path: Path) -> Iterator[Serve]:
     def start(source: str, *, wait_ready: bool = True, **settings: object) -> str:
         path = write_predictor(tmp_path, source, f"predictor_{len(stack)}.py")
         registry = CollectorRegistry()
-        app = create_app(RuntimeSettings(predictor_path=str(path), api_name="test", **settings), registry)
+        app = create_app(settings=RuntimeSettings(predictor_path=str(path), api_name="test", **settings),
+                         registry=registry)
         context = uvicorn_thread(app)
         url = context.__enter__()
         stack.append(context)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+from support.runtime_threads import uvicorn_thread
+
+from predictorapi.runtime.app import create_app
+from predictorapi.runtime.settings import RuntimeSettings
 
 ECHO = """
 class PythonPredictor:
@@ -166,3 +173,22 @@ def test_docs_and_openapi_are_served(echo: str) -> None:
     schema = httpx.get(f"{echo}/openapi.json").json()
     assert "/" in schema["paths"] and "/predict" in schema["paths"]
     assert httpx.get(f"{echo}/docs").status_code == 200
+
+
+def test_create_app_takes_a_predictor_instance_or_class_in_process() -> None:
+    """The factory of the design: `create_app(predictor, settings, registry)`, served by a real uvicorn."""
+    class Doubler:
+        def __init__(self, config):
+            self.factor = config["factor"]
+
+        def predict(self, payload):
+            return payload["x"] * self.factor
+
+    settings = RuntimeSettings(api_name="inproc", predictor_config={"factor": 3})
+    for predictor in (Doubler({"factor": 3}), Doubler):
+        with uvicorn_thread(create_app(predictor, settings, CollectorRegistry())) as url:
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/readyz").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert httpx.post(url, json={"x": 2}).json() == 6

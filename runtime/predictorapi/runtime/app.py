@@ -128,10 +128,14 @@ def _install(state: RuntimeState, predictor: object) -> None:
     state.invoke = invoke
 
 
-def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop) -> None:
+def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop, cls: type | None = None) -> None:
     started = time.perf_counter()
     try:
-        predictor = load_predictor(state.settings)
+        if cls is None:
+            predictor = load_predictor(state.settings)
+        else:
+            inspect_predictor(cls)
+            predictor = construct(cls, state.settings.predictor_config)
     except BaseException as exc:  # any failure, even SystemExit from user code, must stop the server
         log.exception("predictor failed to load: %s", exc)
         state.load_error = f"{type(exc).__name__}: {exc}"
@@ -270,9 +274,14 @@ async def _predict(state: RuntimeState, request: Request) -> Response:
 
 
 def create_app(
-    settings: RuntimeSettings, registry: CollectorRegistry | None = None, predictor: object | None = None
+    predictor: object | type | None = None,
+    settings: RuntimeSettings | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """Build the runtime app; with no `predictor`, it is loaded from `settings` after start-up."""
+    """Build the runtime app for `predictor`: an instance (served at once), a class (constructed with
+    `settings.predictor_config` after start-up, like a file) or None (loaded from
+    `settings.predictor_path`). Metrics go to `registry` (a new one when None)."""
+    settings = settings if settings is not None else RuntimeSettings()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = RuntimeMetrics.register(registry, settings.api_name, settings.max_concurrency)
     api = settings.api_name
@@ -283,11 +292,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.executor = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="predict")
-        if predictor is not None:
+        if predictor is not None and not isinstance(predictor, type):
             _install(state, predictor)
         else:
             loop = asyncio.get_running_loop()
-            threading.Thread(target=_load_in_background, args=(state, loop), name="load-predictor",
+            threading.Thread(target=_load_in_background, args=(state, loop, predictor), name="load-predictor",
                              daemon=True).start()
         try:
             yield

@@ -56,7 +56,7 @@ class DrainingServer(uvicorn.Server):
 def serve(settings: RuntimeSettings) -> int:
     """Serve until drained after SIGTERM; returns the process exit code (non-zero on load failure)."""
     configure_logging(settings.log_json, settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings=settings)
     state: RuntimeState = app.state.runtime
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=settings.drain_grace_seconds or None,
