@@ -61,7 +61,7 @@ def run_operator(n: int) -> dict[str, float]:
         kube = kube_for(emulator.url)
         env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig), "PREDICTORAPI_OPERATOR_RESYNC_SECONDS": "3600"}
         log = open(Path(tmp) / "operator.log", "w")  # noqa: SIM115
-        operator = subprocess.Popen([sys.executable, "-m", "kopf", "run", "-m", "predictorapi_operator.handlers",
+        operator = subprocess.Popen([sys.executable, "-m", "kopf", "run", "-m", "predictorapi_operator",
                                      "--all-namespaces", "--standalone", "--quiet"], env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
         try:

@@ -1,7 +1,7 @@
 """kopf handlers: thin wrappers that call :func:`predictorapi_operator.reconcile.reconcile`.
 
-Run with `kopf run -m predictorapi_operator.handlers --all-namespaces` (or `python -m
-predictorapi_operator`, which reads the namespaces and the rest from `PREDICTORAPI_OPERATOR_*`).
+Run with `kopf run -m predictorapi_operator --all-namespaces` (the package imports this module), or
+`python -m predictorapi_operator`, which reads the namespaces and the rest from `PREDICTORAPI_OPERATOR_*`.
 
 Drift: the Deployment, Service, HPA, PodDisruptionBudget and Ingress of every API are watched (by
 label) and any change or deletion of one re-reconciles its PredictorAPI at once; a timer also
