@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping
@@ -58,20 +59,20 @@ def reconcile(body: Mapping[str, Any], kube: Kube, settings: OperatorSettings) -
     if meta.get("deletionTimestamp"):  # being deleted: the garbage collector takes the children
         return Outcome(status=previous)
     options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain)
-    problems = validate_document(_document(body))
+    document = _document(body)
+    problems = validate_document(document)
     invalid = "; ".join(str(p) for p in problems) or None
     notes: list[str] = []
     actions: list[str] = []
     api: PredictorAPI | None = None
     if invalid is None:
-        api = PredictorAPI.model_validate(_document(body))
+        api = PredictorAPI.model_validate(document)
         wants_monitor = api.spec.monitoring.service_monitor
         available = wants_monitor and kube.serves(MONITORING_API)
         if wants_monitor and not available:
             notes.append(f"ServiceMonitor not created: the cluster does not serve {MONITORING_API} "
                          "(install the Prometheus Operator)")
-        options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain,
-                               service_monitor_available=available)
+        options = dataclasses.replace(options, service_monitor_available=available)
         children = build_children(api, options)
         kopf.adopt(children, owner=dict(body))
         for child in children:

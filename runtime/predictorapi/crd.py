@@ -94,11 +94,10 @@ def _ordered(node: Schema) -> Schema:
     return {k: node[k] for k in (*_FIRST, *rest) if k in node}
 
 
-def _with_object_defaults(schema: Schema, model_fields: dict[str, Any]) -> None:
+def _with_object_defaults(schema: Schema) -> None:
     """Give sub-objects with all-defaulted fields `default: {}` so the API server fills them in."""
-    for name, child in schema.get("properties", {}).items():
-        if child.get("type") == "object" and "properties" in child and not child.get("required") \
-                and name in model_fields:
+    for child in schema.get("properties", {}).values():
+        if child.get("type") == "object" and "properties" in child and not child.get("required"):
             child.setdefault("default", {})
 
 
@@ -113,8 +112,7 @@ def _spec_schema(model: type[spec._Model]) -> Schema:
 def spec_schema() -> Schema:
     """The structural schema of `spec`."""
     schema = _spec_schema(spec.PredictorAPISpec)
-    aliases = {f.alias or n for n, f in spec.PredictorAPISpec.model_fields.items()}
-    _with_object_defaults(schema, dict.fromkeys(aliases))
+    _with_object_defaults(schema)
     schema["description"] = "Desired state: the predictor and how it is served."
     return schema
 

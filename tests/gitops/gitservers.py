@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support.processes import free_port, stop
 
 USERNAME = "alice"
 TOKEN = "s3cr3t-T0KEN-never-print-me"
@@ -77,12 +78,6 @@ def source_repo(tmp_path_factory: pytest.TempPathFactory) -> SourceRepo:
     return SourceRepo(root=root, name="models.git", first=first, second=second, feature=feature)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_listening(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
     """Wait until something accepts on 127.0.0.1:`port` (fails early if `proc` died)."""
     deadline = time.monotonic() + limit
@@ -110,12 +105,7 @@ def git_daemon(source_repo: SourceRepo) -> Iterator[str]:
         wait_listening(port, proc)
         yield f"git://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 def _http_backend_handler(project_root: Path) -> type[BaseHTTPRequestHandler]:

@@ -12,6 +12,8 @@ from support.manifests import manifest
 
 from predictorapi_operator.builders.meta import SPEC_HASH_ANNOTATION
 
+from .conftest import RESYNC_SECONDS
+
 CHILD_KINDS = ("Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress",
                "ServiceMonitor")
 
@@ -211,7 +213,7 @@ def test_reconcile_is_idempotent(cluster) -> None:
     cluster.wait_for(lambda: cluster.get("PredictorAPI", "team-f", "idem").get("status"), what="status")
     time.sleep(1)
     before = {k: v["metadata"]["resourceVersion"] for k, v in children_of(cluster, "team-f", "idem").items()}
-    time.sleep(float(2) * 2 + 1)  # two resync periods
+    time.sleep(float(RESYNC_SECONDS) * 2 + 1)  # two resync periods
     after = {k: v["metadata"]["resourceVersion"] for k, v in children_of(cluster, "team-f", "idem").items()}
     assert after == before, "a resync rewrote children that had not changed"
 

@@ -40,6 +40,14 @@ def metric(url: str, name: str, **labels: str) -> float:
     raise KeyError(f"{name}{labels} not exported")
 
 
+def wait_in_flight(url: str, api: str, count: int, timeout: float = 10) -> None:
+    """Wait until the runtime reports at least `count` requests in flight."""
+    deadline = time.monotonic() + timeout
+    while metric(url, "predictorapi_in_flight_requests", api=api) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} requests in flight after {timeout}s"
+        time.sleep(0.05)
+
+
 def test_errors_are_json_with_the_request_id(serve_source) -> None:
     url = serve_source(SLOW, max_body_bytes=1000)
     bad = httpx.post(url, content=b"{not json", headers={"content-type": "application/json",
@@ -65,10 +73,7 @@ def test_back_pressure_is_an_immediate_503_with_retry_after(serve_source) -> Non
     url = serve_source(SLOW, max_concurrency=2, max_queue_length=1, predictor_config={"delay": 1.5})
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         held = [pool.submit(httpx.post, url, json={}, timeout=30) for _ in range(3)]
-        deadline = time.monotonic() + 10
-        while metric(url, "predictorapi_in_flight_requests", api="test") < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_in_flight(url, "test", 3)
         assert metric(url, "predictorapi_queue_length", api="test") == 1
         started = time.monotonic()
         refused = httpx.post(url, json={})
@@ -134,10 +139,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(tmp_path: Path) -> No
         wait_ready(f"{url}/readyz", proc, 60)
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             in_flight = [pool.submit(httpx.post, url, json={}, timeout=30) for _ in range(4)]
-            deadline = time.monotonic() + 10
-            while metric(url, "predictorapi_in_flight_requests", api="proc") < 4:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            wait_in_flight(url, "proc", 4)
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.3)
             assert httpx.get(f"{url}/readyz").json() == {"status": "draining"}

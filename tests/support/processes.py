@@ -49,10 +49,16 @@ def running(args: Sequence[str], port: int, env: dict[str, str] | None = None,
         wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc, timeout)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM a process, SIGKILL it if it is still there after `timeout`, and reap it."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -199,8 +199,8 @@ def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
         spec["initContainers"] = [init]
     if api.spec.compute.node_selector:
         spec["nodeSelector"] = dict(api.spec.compute.node_selector)
-    if tolerations(api):
-        spec["tolerations"] = tolerations(api)
+    if pod_tolerations := tolerations(api):
+        spec["tolerations"] = pod_tolerations
     return spec
 
 

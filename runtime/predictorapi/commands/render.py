@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     """Validate the manifest, then print its children."""
     import yaml
 
-    from predictorapi.manifest import ManifestError, iter_documents, parse
-    from predictorapi.spec import KIND
+    from predictorapi.manifest import ManifestError, iter_documents
+    from predictorapi.spec import KIND, PredictorAPI
     from predictorapi.validation import validate_document
     from predictorapi_operator.builders import BuildOptions, build_children
 
@@ -50,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{file}: {problem}", file=sys.stderr)
             return 1
         document.setdefault("metadata", {}).setdefault("namespace", args.namespace or "default")
-        out += build_children(parse(document, file), options)
+        out += build_children(PredictorAPI.model_validate(document), options)
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
     return 0
