@@ -36,15 +36,14 @@ def test_overload_sheds_excess_quickly_and_keeps_accepted_latency(tmp_path) -> N
 
 
 def test_rolling_update_loses_no_request(tmp_path) -> None:
-    result = rolling(total=1500, concurrency=32, workdir=tmp_path)
+    result = rolling(total=3000, concurrency=32, workdir=tmp_path)
     print(result)
-    assert result["answered"] == 1500
+    assert result["answered"] == 3000
     assert result["lost"] == 0, (result["lost_by_kind"], result["events"], result["refused_then_retried"])
-    # Known race (docs/reliability.md): a drained replica stops as soon as nothing is in flight, which
-    # can be before the client's 50 ms readiness poll notices; a request written on a keep-alive
-    # connection at that instant is closed unread. Rare (about 1 run in 5 here); bounded, not hidden.
+    # A request written on a keep-alive connection at the instant a drained replica exits is closed
+    # unread (docs/reliability.md); `drain_min_seconds` keeps replicas serving until routing has moved.
     assert result["closed_unread_after_exit"] <= 3, result
-    assert result["ok"] + result["closed_unread_after_exit"] == 1500
+    assert result["ok"] + result["closed_unread_after_exit"] == 3000
     assert set(result["exit_codes"]) == {"a", "b", "c", "d"}
     assert all(code == 0 for code in result["exit_codes"].values()), result["exit_codes"]
     assert len(result["ok_by_replica_port"]) == 4, result  # all four replicas served

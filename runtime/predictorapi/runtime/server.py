@@ -22,20 +22,26 @@ log = logging.getLogger("predictorapi.server")
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first SIGTERM/SIGINT drains instead of stopping at once.
 
-    Draining turns `/readyz` to 503 (so Kubernetes stops routing new requests here), lets every
-    accepted request finish within the grace period, then stops. A second signal stops at once.
+    Draining turns `/readyz` to 503 (so Kubernetes stops routing new requests here), keeps serving
+    for at least `drain_min_seconds` (so routers that poll readiness notice before connections are
+    closed), lets every accepted request finish within the grace period, then stops. A second signal
+    stops at once.
     """
 
     def __init__(self, config: uvicorn.Config, state: RuntimeState) -> None:
         super().__init__(config)
         self.state = state
         self.drain_deadline: float | None = None
+        self.drain_earliest: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """First signal: start draining. Second: uvicorn's own (forced) exit."""
         if self.drain_deadline is None and sig in (signal.SIGTERM, signal.SIGINT):
             self.state.draining = True
-            self.drain_deadline = time.monotonic() + self.state.settings.drain_grace_seconds
+            now = time.monotonic()
+            self.drain_deadline = now + self.state.settings.drain_grace_seconds
+            self.drain_earliest = now + min(self.state.settings.drain_min_seconds,
+                                            self.state.settings.drain_grace_seconds)
             log.info("draining: %d request(s) in flight", self.state.limiter.admitted)
             return
         super().handle_exit(sig, frame)
@@ -44,8 +50,9 @@ class DrainingServer(uvicorn.Server):
         """Stop once drained (or the grace period is over), or when the predictor failed to load."""
         if self.state.load_error is not None:
             return True
+        now = time.monotonic()
         if self.drain_deadline is not None and (
-            self.state.limiter.admitted == 0 or time.monotonic() >= self.drain_deadline
+            (self.state.limiter.admitted == 0 and now >= self.drain_earliest) or now >= self.drain_deadline
         ):
             if self.state.limiter.admitted:
                 log.warning("grace period over with %d request(s) in flight", self.state.limiter.admitted)

@@ -38,6 +38,10 @@ class RuntimeSettings(BaseSettings):
     drain_grace_seconds: float = Field(
         25.0, ge=0, description="How long in-flight requests may take to finish after SIGTERM."
     )
+    drain_min_seconds: float = Field(
+        1.0, ge=0, description="After SIGTERM, keep serving at least this long (with `/readyz` 503) so load "
+        "balancers that poll readiness stop sending here before the process stops accepting."
+    )
     retry_after_seconds: int = Field(1, ge=0, description="`Retry-After` sent with back-pressure 503s.")
     batch_max_size: int = Field(1, ge=1, description="Most requests per `predict` call; 1 disables batching.")
     batch_timeout_ms: int = Field(10, ge=0, description="Longest a request waits for its batch to fill.")
