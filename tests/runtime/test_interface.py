@@ -122,10 +122,18 @@ def test_async_predict_is_awaited_and_init_without_config(serve_source) -> None:
         ("3.5", "application/json", b"3.5"),
         ("True", "application/json", b"true"),
         ("None", "application/json", b"null"),
+        ("{'café': '☕'}", "application/json", '{"café":"☕"}'.encode()),
+        ("{'v': numpy.array([0.5, -1.25], dtype=numpy.float32), 'n': numpy.int64(7)}", "application/json",
+         b'{"v":[0.5,-1.25],"n":7}'),
+        ("{1: 'a', None: 'b'}", "application/json", b'{"1":"a","null":"b"}'),
+        ("[float('nan'), float('inf')]", "application/json", b"[null,null]"),
+        ("[2**70]", "application/json", b"[1180591620717411303424]"),
     ],
 )
 def test_return_value_decides_the_response(serve_source, expression: str, content_type: str, body: bytes) -> None:
     url = serve_source(f"""
+        import numpy
+
         class PythonPredictor:
             def predict(self):
                 return {expression}
@@ -134,6 +142,18 @@ def test_return_value_decides_the_response(serve_source, expression: str, conten
     assert response.status_code == 200
     assert response.headers["content-type"] == content_type
     assert response.content == body
+
+
+def test_unserialisable_result_is_a_500_naming_it(serve_source) -> None:
+    url = serve_source("""
+        class PythonPredictor:
+            def predict(self):
+                return {"when": object()}
+    """)
+    response = httpx.post(url)
+    assert response.status_code == 500
+    assert "not JSON serialisable" in response.json()["error"]
+    assert httpx.post(url).status_code == 500  # and the server is still up
 
 
 def test_response_object_passes_through_unchanged(serve_source) -> None:

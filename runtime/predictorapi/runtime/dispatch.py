@@ -6,6 +6,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -83,9 +84,22 @@ def encode_result(result: Any) -> Response:
     if isinstance(result, bytes | bytearray | memoryview):
         return Response(bytes(result), media_type="application/octet-stream")
     if isinstance(result, JSON_TYPES):
-        try:
-            content = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise UnserialisableResult(f"predict returned a value that is not JSON serialisable: {exc}") from None
-        return Response(content.encode(), media_type="application/json")
+        return Response(encode_json(result), media_type="application/json")
     raise UnserialisableResult(f"predict returned an unsupported type: {type(result).__name__}")
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON: orjson (numpy arrays included, NaN/Infinity as null), else the json module.
+
+    orjson is ~15x faster on lists of floats (an embedding is 384 of them). What it refuses (integers
+    beyond 64 bits, float subclasses) goes through `json.dumps`; what neither can encode raises
+    :class:`UnserialisableResult`.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        pass
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise UnserialisableResult(f"predict returned a value that is not JSON serialisable: {exc}") from None
