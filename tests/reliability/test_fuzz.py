@@ -125,6 +125,11 @@ def test_arbitrary_requests_get_no_runtime_500(runtime: Runtime, body: bytes, co
     ("text/plain; charset=base64", b"abc"),  # a codec, but not a text encoding
     ("text/plain; charset=rot13", b"abc"),
     ("text/plain; charset=hex", b"abc"),
+    ("text/plain; charset=punycode", b"abc- x"),  # raises UnicodeError, not UnicodeDecodeError
+    ("text/plain; charset=idna", b"a..b"),
+    ("text/plain; charset=utf-7", b"+\xff"),
+    ("text/plain; charset=unicode_escape", b"\\x4"),
+    ("application/x-www-form-urlencoded; charset=punycode", b"a- !"),
     ("application/x-www-form-urlencoded; charset=utf-8", b"a=\xff"),
     ("application/json", b"\xff\xfe{}"),
     ("application/json", b"[" * 100_000),

@@ -45,21 +45,23 @@ async def decode_payload(request: Request, body: bytes) -> Any:
         except RecursionError:
             raise BadPayload("malformed JSON body: nested too deeply") from None
     if media_type.startswith("text/"):
-        charset = params.get("charset", "utf-8")
-        try:
-            return body.decode(charset)
-        except LookupError:
-            raise BadPayload(f"unknown charset {charset!r}") from None
-        except UnicodeDecodeError as exc:
-            raise BadPayload(f"body is not valid {charset}: {exc.reason}") from None
+        return _decode_text(body, params.get("charset", "utf-8"))
     if media_type == "application/x-www-form-urlencoded":
-        try:
-            return dict(parse_qsl(body.decode(params.get("charset", "utf-8")), keep_blank_values=True))
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise BadPayload(f"malformed form body: {exc}") from None
+        return dict(parse_qsl(_decode_text(body, params.get("charset", "utf-8")), keep_blank_values=True))
     if media_type == "multipart/form-data":
         return await _multipart(request, body)
     return body
+
+
+def _decode_text(body: bytes, charset: str) -> str:
+    """`body` decoded with the request's charset; an unknown charset or undecodable bytes are a 400."""
+    try:
+        return body.decode(charset)
+    except LookupError:  # no such codec, or one that is not a text encoding (base64, hex, ...)
+        raise BadPayload(f"unknown charset {charset!r}") from None
+    except ValueError as exc:  # UnicodeDecodeError, and the plain UnicodeError of codecs such as punycode
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc
+        raise BadPayload(f"body is not valid {charset}: {reason}") from None
 
 
 async def _multipart(request: Request, body: bytes) -> dict[str, Any]:
