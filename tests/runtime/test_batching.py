@@ -178,6 +178,21 @@ async def test_each_element_is_encoded_as_its_own_response(serve_source) -> None
     assert bad_r.status_code == 500 and "unsupported type" in bad_r.json()["error"]
 
 
+async def test_numpy_rows_of_a_batched_model_are_json(serve_source) -> None:
+    """The README's batched predictor returns a numpy row per request, as model.encode gives them."""
+    source = """
+    import numpy
+
+    class PythonPredictor:
+        def predict(self, payload):
+            matrix = numpy.array([[p["x"], p["x"] / 2] for p in payload], dtype=numpy.float32)
+            return [{"embedding": row} for row in matrix]
+    """
+    url = serve_source(source, batch_max_size=3, batch_timeout_ms=10_000)
+    responses = await post_many(url, [{"x": 1}, {"x": 2}, {"x": 3}])
+    assert [r.json() for r in responses] == [{"embedding": [x, x / 2]} for x in (1, 2, 3)]
+
+
 async def test_query_params_and_headers_are_lists_too(serve_source) -> None:
     source = """
     class PythonPredictor:
