@@ -419,26 +419,28 @@ def batching_configs(max_batch: int, timeout_ms: int, chunk: int) -> list[tuple[
     ]
 
 
+def batching_server(label: str, config: dict) -> Server:
+    """The runtime serving the embedding predictor with one batching configuration's settings."""
+    threads = config["torch_threads"]
+    predictor_config = {"torch_threads": threads, "batched": config["batched"],
+                        "encode_batch_size": config.get("encode_batch_size")}
+    extra = {"max_queue_length": 256, "threads": config["max_concurrency"], "predictor_config": predictor_config,
+             "max_concurrency": config["max_concurrency"], "log_level": "WARNING"}
+    if config["batched"]:
+        extra |= {"batch_max_size": config["batch_max_size"], "batch_timeout_ms": config["batch_timeout_ms"]}
+    return Server(label, [PY, "-m", "predictorapi"], "/predict", "/readyz",
+                  {**runtime_env("embed_predictor.py", "PythonPredictor", **extra), "OMP_NUM_THREADS": str(threads)})
+
+
 def bench_batching(args: argparse.Namespace, logdir: Path) -> dict:
     bodies = [json.dumps({"text": text}) for text in TEXTS]
     configs = batching_configs(args.max_batch, args.batch_timeout_ms, args.encode_chunk)
+    servers = {label: batching_server(label, config) for label, config in configs}
     runs: dict[str, list[dict]] = {label: [] for label, _ in configs}
     # Rounds go through every configuration in turn, so a slow spell of this shared machine
     # lands on all of them instead of on one.
     for round_number in range(1, args.batch_rounds + 1):
-        for label, config in configs:
-            threads = config["torch_threads"]
-            predictor_config = {"torch_threads": threads, "batched": config["batched"],
-                                "encode_batch_size": config.get("encode_batch_size")}
-            extra = {"max_queue_length": 256, "threads": config["max_concurrency"],
-                     "predictor_config": predictor_config, "max_concurrency": config["max_concurrency"],
-                     "log_level": "WARNING"}
-            if config["batched"]:
-                extra |= {"batch_max_size": config["batch_max_size"],
-                          "batch_timeout_ms": config["batch_timeout_ms"]}
-            server = Server(label, [PY, "-m", "predictorapi"], "/predict", "/readyz",
-                            {**runtime_env("embed_predictor.py", "PythonPredictor", **extra),
-                             "OMP_NUM_THREADS": str(threads)})
+        for label, server in servers.items():
             port = free_port()
             url = f"http://127.0.0.1:{port}/predict"
             with running(server, port, logdir):

@@ -34,6 +34,19 @@ class PythonPredictor:
         return [{"batch": len(payload), "echo": p, "async": True} for p in payload]
 """
 
+# Holds each batch for `config["seconds"]`, then echoes it.
+SLEEPING = """
+import time
+
+class PythonPredictor:
+    def __init__(self, config):
+        self.seconds = config["seconds"]
+
+    def predict(self, payload):
+        time.sleep(self.seconds)
+        return payload
+"""
+
 
 async def post_many(url: str, bodies: list[dict], **kwargs) -> list[httpx.Response]:
     """POST every body at once (one connection each) and return the responses in order."""
@@ -214,35 +227,15 @@ async def test_query_params_and_headers_are_lists_too(serve_source) -> None:
 
 
 async def test_per_request_timeout_still_applies(serve_source) -> None:
-    source = """
-    import time
-
-    class PythonPredictor:
-        def __init__(self, config):
-            pass
-
-        def predict(self, payload):
-            time.sleep(2)
-            return payload
-    """
-    url = serve_source(source, batch_max_size=2, batch_timeout_ms=10_000, request_timeout_seconds=0.5)
+    url = serve_source(SLEEPING, batch_max_size=2, batch_timeout_ms=10_000, request_timeout_seconds=0.5,
+                       predictor_config={"seconds": 2})
     responses = await post_many(url, [{"i": 0}, {"i": 1}])
     assert [r.status_code for r in responses] == [504, 504]
 
 
 async def test_back_pressure_still_applies_per_request(serve_source) -> None:
-    source = """
-    import time
-
-    class PythonPredictor:
-        def __init__(self, config):
-            pass
-
-        def predict(self, payload):
-            time.sleep(1)
-            return payload
-    """
-    url = serve_source(source, batch_max_size=4, batch_timeout_ms=50, max_concurrency=1, max_queue_length=2)
+    url = serve_source(SLEEPING, batch_max_size=4, batch_timeout_ms=50, max_concurrency=1, max_queue_length=2,
+                       predictor_config={"seconds": 1})
     responses = await post_many(url, [{"i": i} for i in range(10)])
     codes = sorted(r.status_code for r in responses)
     assert codes.count(200) == 3 and codes.count(503) == 7, codes
