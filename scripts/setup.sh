@@ -11,7 +11,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages).
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[ml,test]'
+# The two distributions (runtime/, operator/) editable, and the development entry point (.) that needs both.
+.venv/bin/python -m pip install -q -e ./runtime -e ./operator -e '.[ml,test]'
 # The Prometheus Operator's ServiceMonitor schema (npm), for the builder tests.
 if command -v npm >/dev/null 2>&1; then
   (cd tests/support/node && npm ci --no-audit --no-fund --silent)

@@ -1,7 +1,6 @@
-"""The predictorapi operator: `kopf run -m predictorapi_operator --all-namespaces`.
+"""The predictorapi operator: `kopf run -m predictorapi_operator.handlers --all-namespaces`.
 
-Importing the package registers the kopf handlers (kopf's own convention: `kopf run -m` imports the
-module and runs what it registered); registering does no I/O.
+Importing this package does nothing; `predictorapi_operator.handlers` is the module that registers the
+kopf handlers (kopf's convention: `kopf run -m` imports it and runs what it registered).
+`python -m predictorapi_operator` runs the same with settings from `PREDICTORAPI_OPERATOR_*`.
 """
-
-from predictorapi_operator import handlers as handlers

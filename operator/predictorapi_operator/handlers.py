@@ -1,6 +1,6 @@
 """kopf handlers: thin wrappers that call :func:`predictorapi_operator.reconcile.reconcile`.
 
-Run with `kopf run -m predictorapi_operator --all-namespaces` (the package imports this module), or
+Run with `kopf run -m predictorapi_operator.handlers --all-namespaces`, or
 `python -m predictorapi_operator`, which reads the namespaces and the rest from `PREDICTORAPI_OPERATOR_*`.
 
 Drift: the Deployment, Service, HPA, PodDisruptionBudget and Ingress of every API are watched (by
@@ -17,16 +17,14 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from predictorapi import spec
-from predictorapi_operator.builders.meta import API_LABEL, MANAGED_BY
+from predictorapi.contracts import kinds
+from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from predictorapi_operator.kube import Kube, load_config
 from predictorapi_operator.reconcile import reconcile
 from predictorapi_operator.settings import OperatorSettings
 
 RESOURCE = (spec.GROUP, spec.VERSION, spec.PLURAL)
-CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
-WATCHED_CHILDREN = [("apps", "v1", "deployments"), ("", "v1", "services"),
-                    ("autoscaling", "v2", "horizontalpodautoscalers"), ("policy", "v1", "poddisruptionbudgets"),
-                    ("networking.k8s.io", "v1", "ingresses")]
+CHILD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY}
 HANDLER_THREADS = 16  # sync handlers mostly wait on the API server, not on the CPU
 # Read once when kopf imports this module: kopf needs the timer interval at registration.
 RESYNC_SECONDS = OperatorSettings().resync_seconds
@@ -97,9 +95,9 @@ def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_
     _owner_event(event, memo, logger)
 
 
-for _group, _version, _plural in [*WATCHED_CHILDREN, ("", "v1", "pods")]:
-    kopf.on.event(_group, _version, _plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
-                  id=f"child-{_plural}")(on_child)
+for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD):
+    kopf.on.event(_kind.group, _kind.version, _kind.plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
+                  id=f"child-{_kind.plural}")(on_child)
 
 
 @kopf.on.probe(id="api")

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from predictorapi_operator.builders.meta import DEFAULT_RUNTIME_IMAGE
+from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE
 
 
 class OperatorSettings(BaseSettings):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from predictorapi_operator.builders.deployment import FETCH_CONTAINER
+from predictorapi.contracts import termination
+from predictorapi.contracts.pod import FETCH_CONTAINER
 
 # Container waiting reasons that do not heal by waiting.
 STUCK_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
@@ -61,8 +62,7 @@ def pod_problem(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
                 terminated = state.get("terminated") or {}
                 if terminated and terminated.get("exitCode", 0) != 0:
                     line = _one_line(terminated.get("message") or terminated.get("reason") or "fetch failed")
-                    reason = line.split(": ", 1)[0] if ": " in line else "FetchFailed"
-                    return (reason if reason.isalnum() else "FetchFailed"), f"{FETCH_CONTAINER}: {line}"
+                    return termination.parse_failure(line)[0], f"{FETCH_CONTAINER}: {line}"
         for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK_REASONS:
@@ -82,7 +82,7 @@ def revision(pods: list[dict[str, Any]]) -> str | None:
         for init in (pod.get("status") or {}).get("initContainerStatuses") or []:
             terminated = (init.get("state") or {}).get("terminated") or {}
             if init.get("name") == FETCH_CONTAINER and terminated.get("exitCode") == 0 and terminated.get("message"):
-                return terminated["message"].strip()[:64]
+                return termination.parse_revision(terminated["message"])
     return None
 
 
@@ -105,65 +105,77 @@ def rollout(deployment: dict[str, Any]) -> tuple[bool, str]:
     return True, f"{ready} of {desired} replicas ready"
 
 
-def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
-    """The whole `status` of a PredictorAPI."""
-    previous_conditions = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
-    generation = observed.generation
-    deployment = observed.deployment
-    dep_status = (deployment or {}).get("status") or {}
-    desired = ((deployment or {}).get("spec") or {}).get("replicas", 0)
-    ready = dep_status.get("readyReplicas", 0)
+Verdict = tuple[bool, str, str]
+"""(condition is True, reason, message)."""
+
+
+def _degraded(observed: Observed, progress: str) -> Verdict:
+    """Degraded: the spec cannot be rolled out without someone acting."""
+    dep_status = (observed.deployment or {}).get("status") or {}
     dep_conditions = {c.get("type"): c for c in dep_status.get("conditions") or []}
     deadline = dep_conditions.get("Progressing", {})
     failure = dep_conditions.get("ReplicaFailure", {})
     stuck = pod_problem(observed.pods)
-    complete, progress = rollout(deployment) if deployment else (False, "creating the Deployment")
-
     if observed.invalid:
-        degraded = (True, "InvalidSpec", observed.invalid)
-    elif deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
-        degraded = (True, "ProgressDeadlineExceeded", _one_line(deadline.get("message") or progress))
-    elif stuck:
-        degraded = (True, *stuck)
-    elif failure.get("status") == "True":
-        degraded = (True, failure.get("reason") or "ReplicaFailure", _one_line(failure.get("message") or ""))
-    else:
-        degraded = (False, "AsExpected", "")
+        return True, "InvalidSpec", observed.invalid
+    if deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
+        return True, "ProgressDeadlineExceeded", _one_line(deadline.get("message") or progress)
+    if stuck:
+        return True, *stuck
+    if failure.get("status") == "True":
+        return True, failure.get("reason") or "ReplicaFailure", _one_line(failure.get("message") or "")
+    return False, "AsExpected", ""
 
+
+def _progressing(observed: Observed, complete: bool, progress: str, degraded: bool) -> Verdict:
+    """Progressing: a rollout (or the first start) is under way and can finish on its own."""
     if observed.invalid:
-        progressing = (False, "InvalidSpec", "not rolled out: the spec is invalid")
-    elif complete:
-        progressing = (False, "RolloutComplete", progress)
-    else:
-        progressing = (not degraded[0], "RollingOut" if deployment else "Creating", progress)
+        return False, "InvalidSpec", "not rolled out: the spec is invalid"
+    if complete:
+        return False, "RolloutComplete", progress
+    return not degraded, "RollingOut" if observed.deployment else "Creating", progress
 
-    notes = "; ".join(observed.notes)
+
+def _ready(observed: Observed, complete: bool, progress: str) -> Verdict:
+    """Ready: the current spec is fully rolled out and serving."""
+    message = "; ".join(filter(None, [progress, *observed.notes]))
     if complete and not observed.invalid:
-        ready_condition = (True, "Serving", "; ".join(filter(None, [progress, notes])))
-    else:
-        reason = "InvalidSpec" if observed.invalid else "RollingOut" if deployment else "Creating"
-        ready_condition = (False, reason, "; ".join(filter(None, [progress, notes])))
+        return True, "Serving", message
+    reason = "InvalidSpec" if observed.invalid else "RollingOut" if observed.deployment else "Creating"
+    return False, reason, message
 
-    conditions = [
-        _condition("Ready", *ready_condition, generation, now, previous_conditions),
-        _condition("Progressing", *progressing, generation, now, previous_conditions),
-        _condition("Degraded", *degraded, generation, now, previous_conditions),
-    ]
-    phase = ("Degraded" if degraded[0] else "Progressing" if progressing[0] else
-             "Ready" if ready_condition[0] else "Pending")
+
+def _phase(ready: Verdict, progressing: Verdict, degraded: Verdict) -> str:
+    return ("Degraded" if degraded[0] else "Progressing" if progressing[0] else
+            "Ready" if ready[0] else "Pending")
+
+
+def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """The whole `status` of a PredictorAPI."""
+    previous_conditions = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
+    generation, deployment = observed.generation, observed.deployment
+    dep_status = (deployment or {}).get("status") or {}
+    desired = ((deployment or {}).get("spec") or {}).get("replicas", 0)
+    complete, progress = rollout(deployment) if deployment else (False, "creating the Deployment")
+    degraded = _degraded(observed, progress)
+    progressing = _progressing(observed, complete, progress, degraded[0])
+    ready = _ready(observed, complete, progress)
     status: dict[str, Any] = {
         "observedGeneration": generation,
-        "phase": phase,
-        "ready": f"{ready}/{desired}",
+        "phase": _phase(ready, progressing, degraded),
+        "ready": f"{dep_status.get('readyReplicas', 0)}/{desired}",
         "replicas": dep_status.get("replicas", 0),
-        "readyReplicas": ready,
+        "readyReplicas": dep_status.get("readyReplicas", 0),
         "updatedReplicas": dep_status.get("updatedReplicas", 0),
         "desiredReplicas": desired,
         "url": observed.url,
         "ingressUrl": observed.ingress_url,
         "selector": observed.selector,
         "revision": revision(observed.pods) or (previous or {}).get("revision"),
-        "conditions": conditions,
+        "conditions": [
+            _condition(type_, *verdict, generation, now, previous_conditions)
+            for type_, verdict in (("Ready", ready), ("Progressing", progressing), ("Degraded", degraded))
+        ],
     }
     return {k: v for k, v in status.items() if v is not None}
 

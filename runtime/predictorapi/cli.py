@@ -1,4 +1,5 @@
-"""The `predictorapi` command line: one subcommand per module under `predictorapi.commands`."""
+"""The `predictorapi` command line: one subcommand per module under `predictorapi.commands`, plus those
+other installed distributions register in the `predictorapi.commands` entry-point group."""
 
 from __future__ import annotations
 
@@ -6,24 +7,26 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from predictorapi import __version__
 
 # Each module defines `add_parser(subparsers) -> None`, registering a parser whose default `func`
 # takes the parsed namespace and returns an exit code. Modules import their heavy deps lazily.
-COMMANDS = ("serve", "render", "validate", "crd", "fetch", "init")
+COMMANDS = ("serve", "validate", "crd", "fetch", "init")
+PLUGIN_GROUP = "predictorapi.commands"
+"""Entry-point group of subcommands other distributions add (the operator's `render`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available subcommand."""
+    """The argument parser with the built-in subcommands and those installed distributions add."""
     parser = argparse.ArgumentParser(prog="predictorapi", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"predictorapi.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"predictorapi.commands.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+        importlib.import_module(f"predictorapi.commands.{name}").add_parser(subparsers)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        plugin.load().add_parser(subparsers)
     return parser
 
 

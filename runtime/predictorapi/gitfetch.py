@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-REVISION_FILE = ".predictorapi-revision"
-"""File in the destination folder holding the checked-out commit SHA."""
+from predictorapi.contracts.termination import REVISION_FILE, failure_message
+
 DEFAULT_USERNAME = "x-access-token"
 """Username sent with a token when the Secret has no `username` key (GitHub's convention)."""
 SCRATCH_PREFIX = ".predictorapi-fetch-"
@@ -49,7 +49,7 @@ class FetchError(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason
         self.detail = one_line(detail)
-        super().__init__(f"{reason}: {self.detail}")
+        super().__init__(failure_message(reason, self.detail))
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from predictorapi.spec import API_VERSION, KIND, PredictorAPI
+from predictorapi.spec import GROUP, KIND, PredictorAPI
+from predictorapi.validation import InvalidDocument, parse_document
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -18,17 +18,9 @@ class ManifestError(Exception):
     """A manifest that cannot be used; the message names the file and the field."""
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """`('spec', 'predictor', 'path')` → `spec.predictor.path`; list indexes as `[0]`."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def validation_problems(error: ValidationError) -> list[str]:
-    """One `field: message` line per problem pydantic found."""
-    return [f"{field_path(item['loc'])}: {item['msg']}" for item in error.errors(include_url=False)]
+def is_predictorapi(document: dict[str, Any]) -> bool:
+    """Whether a YAML document means to be a PredictorAPI (its kind, or an apiVersion of our group)."""
+    return document.get("kind") == KIND or str(document.get("apiVersion", "")).startswith(f"{GROUP}/")
 
 
 def iter_documents(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -44,23 +36,18 @@ def iter_documents(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
                 yield file, document
 
 
-def is_predictorapi(document: dict[str, Any]) -> bool:
-    """Whether a YAML document is a PredictorAPI of this API version."""
-    return document.get("kind") == KIND and document.get("apiVersion") == API_VERSION
+def iter_predictorapis(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The PredictorAPI documents of a file or folder, with their files."""
+    return ((file, document) for file, document in iter_documents(path) if is_predictorapi(document))
 
 
 def parse(document: dict[str, Any], source: Path | str = "<manifest>") -> PredictorAPI:
     """Validate one document as the API server would (schema and CEL rules); a ManifestError names
     every bad field."""
-    from predictorapi.validation import validate_document  # it imports this module
-
-    problems = validate_document(document)
-    if problems:
-        raise ManifestError(f"{source}: " + "; ".join(map(str, problems)))
     try:
-        return PredictorAPI.model_validate(document)
-    except ValidationError as exc:
-        raise ManifestError(f"{source}: " + "; ".join(validation_problems(exc))) from None
+        return parse_document(document)
+    except InvalidDocument as exc:
+        raise ManifestError(f"{source}: {exc}") from None
 
 
 def load_manifest(path: Path | str) -> PredictorAPI:
@@ -68,9 +55,7 @@ def load_manifest(path: Path | str) -> PredictorAPI:
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"{path}: no such file or folder")
-    documents = list(iter_documents(path))
-    if path.is_dir():
-        documents = [(file, doc) for file, doc in documents if doc.get("kind") == KIND]
+    documents = list(iter_predictorapis(path) if path.is_dir() else iter_documents(path))
     if not documents:
         raise ManifestError(f"{path}: kind: no {KIND} manifest found")
     if len(documents) > 1:

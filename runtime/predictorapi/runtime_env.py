@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from predictorapi.runtime.settings import ENV_PREFIX
+from predictorapi.contracts.env import setting_env
 from predictorapi.spec import PredictorAPISpec
 
 
@@ -31,5 +31,5 @@ def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
     env: dict[str, str] = {}
     for key, value in runtime_settings(name, spec).items():
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-        env[ENV_PREFIX + key.upper()] = text
+        env[setting_env(key)] = text
     return env

@@ -16,7 +16,6 @@ from jsonschema import Draft4Validator
 from pydantic import ValidationError
 
 from predictorapi import crd
-from predictorapi.manifest import field_path
 from predictorapi.spec import API_VERSION, KIND, ObjectMeta, PredictorAPI
 
 Schema = dict[str, Any]
@@ -31,6 +30,27 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+class InvalidDocument(ValueError):
+    """A document the API server would refuse; `problems` names every bad field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(map(str, problems)))
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`('spec', 'predictor', 'path')` → `spec.predictor.path`; list indexes as `[0]`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def pydantic_problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[Problem]:
+    """One problem per error pydantic found, its field prefixed with `prefix`."""
+    return [Problem(field_path((*prefix, *e["loc"])), e["msg"]) for e in error.errors(include_url=False)]
 
 
 def apply_defaults(schema: Schema, value: Any) -> Any:
@@ -116,28 +136,46 @@ def _metadata_problems(document: dict[str, Any]) -> list[Problem]:
     try:
         ObjectMeta.model_validate(document.get("metadata") or {})
     except ValidationError as exc:
-        return [Problem(field_path(("metadata", *e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
+        return pydantic_problems(exc, ("metadata",))
     return []
 
 
-def validate_document(document: Any) -> list[Problem]:
-    """Every problem with one PredictorAPI document; empty when the API server would accept it."""
+def _identity_problems(document: Any) -> list[Problem]:
     if not isinstance(document, dict):
         return [Problem("<document>", "expected a YAML mapping")]
     if document.get("kind") != KIND:
         return [Problem("kind", f"expected {KIND}, got {document.get('kind')!r}")]
     if document.get("apiVersion") != API_VERSION:
         return [Problem("apiVersion", f"expected {API_VERSION}, got {document.get('apiVersion')!r}")]
+    return []
+
+
+def check_document(document: Any) -> tuple[PredictorAPI | None, list[Problem]]:
+    """The typed resource of one document and every problem with it (the resource only when none)."""
+    problems = _identity_problems(document)
+    if problems:
+        return None, problems
     schema = _schema()
     defaulted = apply_defaults(schema, document)
     problems = _metadata_problems(document) + schema_problems(defaulted)
+    if not problems:
+        problems = cel_problems(schema["properties"]["spec"], defaulted["spec"], ("spec",))
     if problems:
-        return problems
-    problems = cel_problems(schema["properties"]["spec"], defaulted["spec"], ("spec",))
-    if problems:
-        return problems
+        return None, problems
     try:  # the schema and the model agree; this catches a drift between them
-        PredictorAPI.model_validate(defaulted)
+        return PredictorAPI.model_validate(defaulted), []
     except ValidationError as exc:
-        return [Problem(field_path(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
-    return []
+        return None, pydantic_problems(exc)
+
+
+def validate_document(document: Any) -> list[Problem]:
+    """Every problem with one PredictorAPI document; empty when the API server would accept it."""
+    return check_document(document)[1]
+
+
+def parse_document(document: Any) -> PredictorAPI:
+    """The typed resource of a document the API server would accept; else :class:`InvalidDocument`."""
+    api, problems = check_document(document)
+    if api is None:
+        raise InvalidDocument(problems)
+    return api

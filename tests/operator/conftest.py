@@ -22,7 +22,7 @@ RESYNC_SECONDS = "2"
 
 
 def operator_command() -> list[str]:
-    return [sys.executable, "-m", "kopf", "run", "-m", "predictorapi_operator", "--all-namespaces",
+    return [sys.executable, "-m", "kopf", "run", "-m", "predictorapi_operator.handlers", "--all-namespaces",
             "--standalone", "--verbose"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate
 from support.manifests import manifest
 
-from predictorapi_operator.builders.meta import SPEC_HASH_ANNOTATION
+from predictorapi.contracts.labels import SPEC_HASH_ANNOTATION
 
 from .conftest import RESYNC_SECONDS
 

@@ -1,22 +1,15 @@
-"""Fixtures: runtime replicas as real `python -m predictorapi` processes (see bench/soak.py)."""
+"""Fixtures: runtime replicas as real `python -m predictorapi` processes (see tests/support/soak.py)."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-for entry in (HERE, HERE.parents[1] / "bench"):  # reliability_helpers; bench/soak.py, bench/rolling.py
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
-
-from reliability_helpers import ECHO_PREDICTOR  # noqa: E402
-from soak import Runtime  # noqa: E402
+from support.runtimes import ECHO_PREDICTOR
+from support.soak import Runtime
 
 StartRuntime = Callable[..., Runtime]
 

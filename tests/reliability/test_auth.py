@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from reliability_helpers import runtime_in
+from support.runtimes import runtime_in
 
 KEY = "s3cret-key-0123"
 

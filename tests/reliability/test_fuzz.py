@@ -16,9 +16,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import runtime_in
 from schemathesis.checks import not_a_server_error
 from soak import Runtime, metric_value
+from support.runtimes import runtime_in
 
 ECHO_ONLY = """
     class PythonPredictor:

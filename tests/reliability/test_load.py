@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rolling import rolling
-from soak import overload, soak
+from support.rolling import rolling
+from support.soak import overload, soak
 
 
 def test_soak_has_no_errors_but_back_pressure_and_bounded_rss(tmp_path) -> None:

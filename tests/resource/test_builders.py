@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from support.manifests import example_documents, manifest
 from support.processes import CLI, REPO
 
+from predictorapi.contracts.labels import SPEC_HASH_ANNOTATION
 from predictorapi.spec import PredictorAPI
 from predictorapi.validation import validate_document
 from predictorapi_operator.builders import BuildOptions, build_children
-from predictorapi_operator.builders.meta import SPEC_HASH_ANNOTATION
 
 KUBERNETES_VERSIONS = ("1.37.0", "1.36.0")
 NODE_DIR = REPO / "tests" / "support" / "node"

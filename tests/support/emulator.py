@@ -28,21 +28,28 @@ import kmock
 from kmock._internal import enums, rendering
 
 from predictorapi import spec
+from predictorapi.contracts import kinds
 
-# (group/version/plural, kind, namespaced, subresources)
+# Subresources the API server serves for each kind the operator uses (the kinds are the operator's own).
+SUBRESOURCES = {kinds.PREDICTORAPI: {"status", "scale"}, kinds.DEPLOYMENT: {"status", "scale"},
+                kinds.SERVICE: {"status"}, kinds.POD: {"status"}, kinds.HPA: {"status"}, kinds.PDB: {"status"},
+                kinds.INGRESS: {"status"}, kinds.SERVICE_MONITOR: set()}
+
+
+def _resource(kind: kinds.Kind, shortnames: set[str] | None = None) -> tuple:
+    """(group/version/plural, kind, namespaced, subresources[, shortnames]) for `Emulator.declare`."""
+    return f"{kind.api_version}/{kind.plural}", kind.kind, True, SUBRESOURCES[kind], shortnames
+
+
+# Every kind the operator reads or writes, except ServiceMonitor (served only with `monitoring=True`).
 RESOURCES = [
-    (f"{spec.GROUP}/{spec.VERSION}/{spec.PLURAL}", spec.KIND, True, {"status", "scale"}, set(spec.SHORT_NAMES)),
-    ("apps/v1/deployments", "Deployment", True, {"status", "scale"}),
-    ("v1/services", "Service", True, {"status"}),
-    ("v1/pods", "Pod", True, {"status"}),
+    _resource(kinds.PREDICTORAPI, set(spec.SHORT_NAMES)),
+    *(_resource(kind) for kind in (*kinds.CHILDREN, kinds.POD) if kind is not kinds.SERVICE_MONITOR),
     ("v1/events", "Event", True, set()),
     ("v1/namespaces", "Namespace", False, {"status"}),
     ("events.k8s.io/v1/events", "Event", True, set()),
-    ("autoscaling/v2/horizontalpodautoscalers", "HorizontalPodAutoscaler", True, {"status"}),
-    ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, {"status"}),
-    ("networking.k8s.io/v1/ingresses", "Ingress", True, {"status"}),
 ]
-MONITORING = ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor", True, set())
+MONITORING = _resource(kinds.SERVICE_MONITOR)
 KEEP_REQUESTS = 50
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from predictorapi.runtime.settings import ENV_PREFIX
+from predictorapi.contracts.env import GIT_ENV_PREFIX, setting_env
+from predictorapi.contracts.labels import SPEC_HASH_ANNOTATION
+from predictorapi.contracts.pod import (
+    CODE_DIR,
+    FETCH_CONTAINER,
+    GIT_CREDENTIALS_DIR,
+    HTTP_PORT,
+    HTTP_PORT_NAME,
+    RUNTIME_CONTAINER,
+)
 from predictorapi.runtime_env import runtime_env
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import (
-    HTTP_PORT,
-    SPEC_HASH_ANNOTATION,
     BuildOptions,
     has_hpa,
     labels,
@@ -19,10 +26,6 @@ from predictorapi_operator.builders.meta import (
     spec_hash,
 )
 
-RUNTIME_CONTAINER = "runtime"
-FETCH_CONTAINER = "fetch-code"
-CODE_DIR = "/srv/code"
-CREDENTIALS_DIR = "/etc/predictorapi/git-credentials"
 RUN_AS = 10001
 PRE_STOP_SECONDS = 5
 """Time for endpoints to drop the pod before the runtime starts draining."""
@@ -103,25 +106,25 @@ def _env(api: PredictorAPI) -> list[dict[str, Any]]:
     predictor = spec.predictor
     root = CODE_DIR if predictor.source else None
     values = runtime_env(api.metadata.name, spec)
-    values[f"{ENV_PREFIX}PREDICTOR_PATH"] = f"{root}/{predictor.path}" if root else predictor.path
+    values[setting_env("predictor_path")] = f"{root}/{predictor.path}" if root else predictor.path
     if predictor.python_path:
-        values[f"{ENV_PREFIX}PYTHON_PATH"] = f"{root}/{predictor.python_path}" if root else predictor.python_path
-    values[f"{ENV_PREFIX}PORT"] = str(HTTP_PORT)
-    values[f"{ENV_PREFIX}DRAIN_GRACE_SECONDS"] = str(drain_seconds(api))
-    values[f"{ENV_PREFIX}LOG_JSON"] = "true"
+        values[setting_env("python_path")] = f"{root}/{predictor.python_path}" if root else predictor.python_path
+    values[setting_env("port")] = str(HTTP_PORT)
+    values[setting_env("drain_grace_seconds")] = str(drain_seconds(api))
+    values[setting_env("log_json")] = "true"
     # A read-only root filesystem: caches (Hugging Face, pip, torch) go to the writable /tmp.
     values.update({"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface"})
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
     if spec.auth is not None:
         ref = spec.auth.secret_ref
-        env.append({"name": f"{ENV_PREFIX}API_KEY",
+        env.append({"name": setting_env("api_key"),
                     "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     env += [var.model_dump(by_alias=True, exclude_none=True) for var in predictor.env]
     return env
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures,
+    return {"httpGet": {"path": path, "port": HTTP_PORT_NAME}, "periodSeconds": period, "failureThreshold": failures,
             "timeoutSeconds": 2}
 
 
@@ -134,7 +137,7 @@ def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any
     return {
         "name": RUNTIME_CONTAINER,
         "image": predictor.image or options.runtime_image,
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": HTTP_PORT_NAME, "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": _env(api),
         "resources": resources(api),
         "startupProbe": _probe("/readyz", PROBE_PERIOD_SECONDS,
@@ -157,13 +160,13 @@ def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] 
     env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR}
     mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
     if git.secret_ref:
-        env["CREDENTIALS_DIR"] = CREDENTIALS_DIR
-        mounts.append({"name": "git-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
+        env["CREDENTIALS_DIR"] = GIT_CREDENTIALS_DIR
+        mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
     return {
         "name": FETCH_CONTAINER,
         "image": options.runtime_image,
         "command": ["predictorapi", "fetch"],
-        "env": [{"name": f"{ENV_PREFIX}GIT_{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
+        "env": [{"name": f"{GIT_ENV_PREFIX}{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
                                                                                             "value": "/tmp"}],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": container_security_context(),

@@ -7,13 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE
 from predictorapi.spec import PredictorAPI
-
-API_LABEL = "serving.predictorapi.dev/api"
-SPEC_HASH_ANNOTATION = "serving.predictorapi.dev/spec-hash"
-MANAGED_BY = "predictorapi-operator"
-HTTP_PORT = 8080
-DEFAULT_RUNTIME_IMAGE = "ghcr.io/predictorapi/runtime:0.1.0"
 
 
 @dataclass(frozen=True)
@@ -32,7 +28,7 @@ def labels(api: PredictorAPI) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "predictorapi",
         "app.kubernetes.io/instance": api.metadata.name,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        MANAGED_BY_LABEL: MANAGED_BY,
         API_LABEL: api.metadata.name,
     }
 

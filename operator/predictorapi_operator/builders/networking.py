@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from predictorapi.contracts.pod import HTTP_PORT_NAME
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import metadata, selector
 
@@ -19,7 +20,7 @@ def build_service(api: PredictorAPI) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector(api),
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": HTTP_PORT_NAME, "port": SERVICE_PORT, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}],
         },
     }
 
@@ -29,7 +30,7 @@ def build_ingress(api: PredictorAPI) -> dict[str, Any] | None:
     ingress = api.spec.networking.ingress
     if ingress is None:
         return None
-    backend = {"service": {"name": api.metadata.name, "port": {"name": "http"}}}
+    backend = {"service": {"name": api.metadata.name, "port": {"name": HTTP_PORT_NAME}}}
     spec: dict[str, Any] = {
         "rules": [{"host": ingress.host,
                    "http": {"paths": [{"path": ingress.path, "pathType": "Prefix", "backend": backend}]}}],

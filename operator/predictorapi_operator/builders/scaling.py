@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from predictorapi.contracts.metrics import IN_FLIGHT as IN_FLIGHT_METRIC
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import has_hpa, metadata, selector
-
-IN_FLIGHT_METRIC = "predictorapi_in_flight_requests"
-"""The runtime's in-flight gauge, served per pod by prometheus-adapter under the same name."""
 
 
 def _quantity(value: float) -> str:

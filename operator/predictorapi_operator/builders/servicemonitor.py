@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from predictorapi.contracts.pod import HTTP_PORT_NAME
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import metadata, selector
 
@@ -18,7 +19,7 @@ def build_service_monitor(api: PredictorAPI) -> dict[str, Any] | None:
         "metadata": metadata(api),
         "spec": {
             "selector": {"matchLabels": selector(api)},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": api.spec.monitoring.interval,
+            "endpoints": [{"port": HTTP_PORT_NAME, "path": "/metrics", "interval": api.spec.monitoring.interval,
                            "scheme": "http"}],
         },
     }

@@ -14,80 +14,89 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from pathlib import Path
 
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
-DEFAULT_DEST = "/srv/code"
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from predictorapi.contracts.env import ENV_PREFIX, GIT_ENV_PREFIX
+from predictorapi.contracts.pod import CODE_DIR, TERMINATION_LOG
+from predictorapi.contracts.termination import MAX_LENGTH, failure_message
+
+
+class FetchSettings(BaseSettings):
+    """`PREDICTORAPI_GIT_*` (and `PREDICTORAPI_TERMINATION_LOG`): what the operator sets on the init container."""
+
+    model_config = SettingsConfigDict(env_prefix=GIT_ENV_PREFIX, extra="ignore")
+
+    repo: str | None = None
+    revision: str | None = None
+    path: str = ""
+    dest: str = CODE_DIR
+    credentials_dir: str | None = None
+    timeout: float = 300.0
+    termination_log: str | None = Field(None, validation_alias=f"{ENV_PREFIX}TERMINATION_LOG")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register `fetch`."""
-    env = os.environ.get
+    """Register `fetch`; every flag defaults to its environment variable (read when it runs)."""
     parser = subparsers.add_parser(
         "fetch",
         help="check out predictor code at a git revision (the init container)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--repo", default=env("PREDICTORAPI_GIT_REPO"), help="repository URL [$PREDICTORAPI_GIT_REPO]")
-    parser.add_argument(
-        "--revision",
-        default=env("PREDICTORAPI_GIT_REVISION"),
-        help="commit SHA (full or short), tag, branch or ref [$PREDICTORAPI_GIT_REVISION]",
-    )
-    parser.add_argument(
-        "--path", default=env("PREDICTORAPI_GIT_PATH", ""), help="folder inside the repository [$PREDICTORAPI_GIT_PATH]"
-    )
-    parser.add_argument(
-        "--dest",
-        default=env("PREDICTORAPI_GIT_DEST", DEFAULT_DEST),
-        help=f"folder receiving the content of PATH [$PREDICTORAPI_GIT_DEST, default {DEFAULT_DEST}]",
-    )
-    parser.add_argument(
-        "--credentials-dir",
-        default=env("PREDICTORAPI_GIT_CREDENTIALS_DIR") or None,
-        help="mounted Secret: token [+ username] for https, ssh-privatekey [+ known_hosts] for ssh "
-        "[$PREDICTORAPI_GIT_CREDENTIALS_DIR]",
-    )
-    parser.add_argument(
-        "--termination-log",
-        default=env("PREDICTORAPI_TERMINATION_LOG"),
-        help=f"file receiving the SHA or the error line [$PREDICTORAPI_TERMINATION_LOG; default "
-        f"{DEFAULT_TERMINATION_LOG} when it exists]",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=env("PREDICTORAPI_GIT_TIMEOUT", "300"),
-        help="seconds one git command may take [$PREDICTORAPI_GIT_TIMEOUT, default 300]",
-    )
+    env = f"${GIT_ENV_PREFIX}"
+    parser.add_argument("--repo", help=f"repository URL [{env}REPO]")
+    parser.add_argument("--revision", help=f"commit SHA (full or short), tag, branch or ref [{env}REVISION]")
+    parser.add_argument("--path", help=f"folder inside the repository [{env}PATH]")
+    parser.add_argument("--dest", help=f"folder receiving the content of PATH [{env}DEST, default {CODE_DIR}]")
+    parser.add_argument("--credentials-dir", help="mounted Secret: token [+ username] for https, ssh-privatekey "
+                        f"[+ known_hosts] for ssh [{env}CREDENTIALS_DIR]")
+    parser.add_argument("--termination-log", help=f"file receiving the SHA or the error line [${ENV_PREFIX}"
+                        f"TERMINATION_LOG; default {TERMINATION_LOG} when it exists]")
+    parser.add_argument("--timeout", type=float, help=f"seconds one git command may take [{env}TIMEOUT, default 300]")
     parser.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace) -> FetchSettings:
+    """The environment's settings, overridden by the flags given."""
+    flags = {name: value for name, value in vars(args).items() if name in FetchSettings.model_fields
+             and value is not None}
+    return FetchSettings().model_copy(update=flags)
 
 
 def run(args: argparse.Namespace) -> int:
     """Fetch; returns the exit code."""
     from predictorapi.gitfetch import FetchError, FetchRequest, fetch, one_line, redact_url
 
-    log = _termination_log(args.termination_log)
-    missing = [name for name in ("repo", "revision") if not getattr(args, name)]
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        item = exc.errors(include_url=False)[0]
+        field = GIT_ENV_PREFIX + str(item["loc"][0]).upper()
+        return _fail(_termination_log(None), failure_message("InvalidRequest", f"{field}: {item['msg']}"), 2)
+    log = _termination_log(settings.termination_log)
+    missing = [name for name in ("repo", "revision") if not getattr(settings, name)]
     if missing:
-        return _fail(log, f"InvalidRequest: missing --{missing[0]} (PREDICTORAPI_GIT_{missing[0].upper()})", 2)
+        detail = f"missing --{missing[0]} ({GIT_ENV_PREFIX}{missing[0].upper()})"
+        return _fail(log, failure_message("InvalidRequest", detail), 2)
     request = FetchRequest(
-        repo=args.repo,
-        revision=args.revision,
-        path=args.path or "",
-        dest=Path(args.dest),
-        credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
-        timeout_seconds=args.timeout,
+        repo=settings.repo,
+        revision=settings.revision,
+        path=settings.path,
+        dest=Path(settings.dest),
+        credentials_dir=Path(settings.credentials_dir) if settings.credentials_dir else None,
+        timeout_seconds=settings.timeout,
     )
     try:
         sha = fetch(request)
     except FetchError as exc:
         return _fail(log, str(exc), 1)
     except Exception as exc:  # never a traceback in an init container's termination message
-        return _fail(log, one_line(f"FetchFailed: {type(exc).__name__}: {redact_url(str(exc))}"), 1)
+        detail = f"{type(exc).__name__}: {redact_url(str(exc))}"
+        return _fail(log, one_line(failure_message("FetchFailed", detail)), 1)
     _write(log, sha)
     where = f"{redact_url(request.repo)}" + (f" path {request.path}" if request.path else "")
     print(f"checked out {sha} ({request.revision}) of {where} into {request.dest}", flush=True)
@@ -98,7 +107,7 @@ def _termination_log(configured: str | None) -> Path | None:
     """The explicit file, or Kubernetes' `/dev/termination-log` only where it exists (never create it)."""
     if configured:
         return Path(configured)
-    default = Path(DEFAULT_TERMINATION_LOG)
+    default = Path(TERMINATION_LOG)
     return default if default.is_file() else None
 
 
@@ -106,7 +115,7 @@ def _write(log: Path | None, text: str) -> None:
     if log is None:
         return
     with contextlib.suppress(OSError):  # not writable: the message is on stderr anyway
-        log.write_text(text[:4000])
+        log.write_text(text[:MAX_LENGTH])
 
 
 def _fail(log: Path | None, line: str, code: int) -> int:

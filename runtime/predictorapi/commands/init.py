@@ -9,14 +9,13 @@ an existing folder is never touched.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from importlib import resources
 from pathlib import Path
 
-BASE_IMAGE = "ghcr.io/predictorapi/runtime:0.1.0"
-"""The runtime base image generated Dockerfiles build FROM."""
-NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE as BASE_IMAGE
+from predictorapi.names import dns1035_label_problem
+
 FILES = {  # generated file -> template
     "predictor.py": "predictor.py.tmpl",
     "predictorapi.yaml": "predictorapi.yaml.tmpl",
@@ -38,12 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def name_error(name: str) -> str | None:
     """Why `name` is not a valid DNS-1035 label, or None when it is."""
-    if len(name) > 63:
-        return f"name {name!r} is longer than 63 characters"
-    if not NAME_PATTERN.match(name):
-        return (f"name {name!r} must consist of lower-case letters, digits and '-', start with a letter "
-                "and end with a letter or digit (a DNS-1035 label)")
-    return None
+    problem = dns1035_label_problem(name)
+    return f"name {name!r} {problem}" if problem else None
 
 
 def render(name: str) -> dict[str, str]:

@@ -23,8 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate; exit 0 when every manifest is valid, 1 otherwise."""
-    from predictorapi.manifest import ManifestError, iter_documents
-    from predictorapi.spec import GROUP
+    from predictorapi.manifest import ManifestError, iter_predictorapis
     from predictorapi.validation import validate_document
 
     failed, checked = 0, 0
@@ -34,14 +33,12 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         try:
-            documents = list(iter_documents(path))
+            documents = list(iter_predictorapis(path))
         except ManifestError as exc:
             print(exc)
             failed += 1
             continue
         for file, document in documents:
-            if not str(document.get("apiVersion", "")).startswith(f"{GROUP}/"):
-                continue
             checked += 1
             problems = validate_document(document)
             name = (document.get("metadata") or {}).get("name", "?")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from predictorapi.contracts import metrics as names
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -28,25 +30,25 @@ class RuntimeMetrics:
     def register(cls, registry: CollectorRegistry, api: str, max_concurrency: int) -> RuntimeMetrics:
         """Create the metrics on `registry`, labelled with `api`."""
         metrics = cls(
-            requests=Counter("predictorapi_requests", "Prediction requests answered, by HTTP status.",
-                             ["api", "code"], registry=registry),
-            latency=Histogram("predictorapi_request_duration_seconds", "Prediction request latency.",
-                              ["api"], buckets=LATENCY_BUCKETS, registry=registry),
-            in_flight=Gauge("predictorapi_in_flight_requests",
+            requests=Counter(names.REQUESTS, "Prediction requests answered, by HTTP status.",
+                             [names.API_LABEL, "code"], registry=registry),
+            latency=Histogram(names.REQUEST_DURATION, "Prediction request latency.",
+                              [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
+            in_flight=Gauge(names.IN_FLIGHT,
                             "Accepted prediction requests not yet answered (running + queued).",
-                            ["api"], registry=registry),
-            queue_length=Gauge("predictorapi_queue_length", "Requests waiting for a concurrency slot.",
-                               ["api"], registry=registry),
-            max_concurrency=Gauge("predictorapi_max_concurrency", "Configured most concurrent requests.",
-                                  ["api"], registry=registry),
-            rejected=Counter("predictorapi_rejected_requests", "Requests refused by the runtime, by reason.",
-                             ["api", "reason"], registry=registry),
-            load_seconds=Gauge("predictorapi_predictor_load_seconds", "Seconds the predictor took to load.",
-                               ["api"], registry=registry),
-            batch_size=Histogram("predictorapi_batch_size", "Requests per predict call when batching.",
-                                 ["api"], buckets=BATCH_SIZE_BUCKETS, registry=registry),
-            batch_wait=Histogram("predictorapi_batch_wait_seconds", "Time a request waited for its batch.",
-                                 ["api"], buckets=LATENCY_BUCKETS, registry=registry),
+                            [names.API_LABEL], registry=registry),
+            queue_length=Gauge(names.QUEUE_LENGTH, "Requests waiting for a concurrency slot.",
+                               [names.API_LABEL], registry=registry),
+            max_concurrency=Gauge(names.MAX_CONCURRENCY, "Configured most concurrent requests.",
+                                  [names.API_LABEL], registry=registry),
+            rejected=Counter(names.REJECTED, "Requests refused by the runtime, by reason.",
+                             [names.API_LABEL, "reason"], registry=registry),
+            load_seconds=Gauge(names.LOAD_SECONDS, "Seconds the predictor took to load.",
+                               [names.API_LABEL], registry=registry),
+            batch_size=Histogram(names.BATCH_SIZE, "Requests per predict call when batching.",
+                                 [names.API_LABEL], buckets=BATCH_SIZE_BUCKETS, registry=registry),
+            batch_wait=Histogram(names.BATCH_WAIT, "Time a request waited for its batch.",
+                                 [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
         )
         metrics.max_concurrency.labels(api).set(max_concurrency)
         for gauge in (metrics.in_flight, metrics.queue_length):

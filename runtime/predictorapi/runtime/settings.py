@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ENV_PREFIX = "PREDICTORAPI_"
+from predictorapi.contracts.env import ENV_PREFIX
 
 
 class RuntimeSettings(BaseSettings):

@@ -27,13 +27,13 @@ def run(args: argparse.Namespace) -> int:
     """Validate the manifest, then print its children."""
     import yaml
 
-    from predictorapi.manifest import ManifestError, iter_documents
-    from predictorapi.spec import KIND, PredictorAPI
-    from predictorapi.validation import validate_document
+    from predictorapi.manifest import ManifestError, iter_predictorapis
+    from predictorapi.spec import KIND
+    from predictorapi.validation import check_document
     from predictorapi_operator.builders import BuildOptions, build_children
 
     try:
-        documents = [(f, d) for f, d in iter_documents(args.manifest) if d.get("kind") == KIND]
+        documents = list(iter_predictorapis(args.manifest))
     except ManifestError as exc:
         print(f"predictorapi render: {exc}", file=sys.stderr)
         return 2
@@ -44,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
                            **({"runtime_image": args.runtime_image} if args.runtime_image else {}))
     out = []
     for file, document in documents:
-        problems = validate_document(document)
-        if problems:
+        api, problems = check_document(document)
+        if api is None:
             for problem in problems:
                 print(f"{file}: {problem}", file=sys.stderr)
             return 1
-        document.setdefault("metadata", {}).setdefault("namespace", args.namespace or "default")
-        out += build_children(PredictorAPI.model_validate(document), options)
+        api.metadata.namespace = api.metadata.namespace or args.namespace or "default"
+        out += build_children(api, options)
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
     return 0

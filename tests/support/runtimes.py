@@ -1,4 +1,4 @@
-"""Shared by the reliability tests (tests/reliability is put on sys.path by its conftest)."""
+"""Predictors and a runtime-process helper shared by the reliability tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,13 @@
+"""Environment variable names the operator sets and the runtime and fetch containers read."""
+
+from __future__ import annotations
+
+ENV_PREFIX = "PREDICTORAPI_"
+"""Prefix of every runtime setting (`RuntimeSettings` field `max_concurrency` → `PREDICTORAPI_MAX_CONCURRENCY`)."""
+GIT_ENV_PREFIX = f"{ENV_PREFIX}GIT_"
+"""Prefix of the `predictorapi fetch` settings (`PREDICTORAPI_GIT_REPO`, ...)."""
+
+
+def setting_env(field: str) -> str:
+    """The environment variable of a runtime setting field, e.g. `api_key` → `PREDICTORAPI_API_KEY`."""
+    return ENV_PREFIX + field.upper()

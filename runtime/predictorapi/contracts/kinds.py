@@ -1,0 +1,45 @@
+"""The kinds the operator reads and writes, and where the Kubernetes API serves them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from predictorapi import spec
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of object: its group, version and plural (all namespaced here)."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        """`apps/v1`, or `v1` for the core group."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def path_prefix(self) -> str:
+        """`/apis/apps/v1`, or `/api/v1` for the core group."""
+        return f"/apis/{self.api_version}" if self.group else f"/api/{self.version}"
+
+
+SERVICE = Kind("Service", "", "v1", "services")
+DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments")
+HPA = Kind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
+PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets")
+INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
+SERVICE_MONITOR = Kind("ServiceMonitor", "monitoring.coreos.com", "v1", "servicemonitors")
+POD = Kind("Pod", "", "v1", "pods")
+PREDICTORAPI = Kind(spec.KIND, spec.GROUP, spec.VERSION, spec.PLURAL)
+
+CHILDREN = (SERVICE, DEPLOYMENT, HPA, PDB, INGRESS, SERVICE_MONITOR)
+"""Every kind of child a PredictorAPI can have."""
+OPTIONAL_CHILDREN = (HPA, PDB, INGRESS, SERVICE_MONITOR)
+"""Children that only some specs have: deleted (when ours) once the spec no longer asks for them."""
+WATCHED_CHILDREN = (SERVICE, DEPLOYMENT, HPA, PDB, INGRESS)
+"""Children whose changes re-reconcile their PredictorAPI at once (ServiceMonitors wait for the resync)."""
+BY_KIND = {k.kind: k for k in (*CHILDREN, POD, PREDICTORAPI)}
