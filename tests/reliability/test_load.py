@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 from support.rolling import rolling
-from support.soak import overload, soak
+from support.soak import metric_value, overload, soak
 
 
 def test_soak_has_no_errors_but_back_pressure_and_bounded_rss(tmp_path) -> None:
@@ -19,20 +22,57 @@ def test_soak_has_no_errors_but_back_pressure_and_bounded_rss(tmp_path) -> None:
     assert result["exit_code"] == 0
 
 
-def test_overload_sheds_excess_quickly_and_keeps_accepted_latency(tmp_path) -> None:
+def test_overload_sheds_excess_with_503_and_serves_the_rest(tmp_path) -> None:
+    """Behaviour under 4x overload; its latencies are a benchmark (`bench/soak.py overload`), not asserted."""
     result = overload(factor=4, max_concurrency=4, max_queue_length=4, sleep_ms=100, duration=2.0,
                       workdir=tmp_path)
     print(result)
     loaded, baseline = result["overload"], result["baseline"]
     assert loaded["non_503_errors"] == 0 and baseline["non_503_errors"] == 0, result
     assert loaded["statuses"].get(503, 0) > 0 and loaded["statuses"].get(200, 0) > 0, result
+    assert baseline["statuses"].get(503, 0) == 0, result  # at maxConcurrency clients nothing is shed
     assert set(result["retry_after"]) == {"1"}
-    assert loaded["latency"]["503"]["p99_ms"] < 1000, loaded["latency"]
-    # An accepted request waits at most for the queue ahead of it: (4 running + 4 queued) / 4 slots
-    # = 2 service times of 100 ms; generous slack for a loaded 2-core machine.
-    assert loaded["latency"]["200"]["p50_ms"] < 2 * 100 + 300, loaded["latency"]
-    assert loaded["latency"]["200"]["p50_ms"] < 3 * baseline["latency"]["200"]["p50_ms"] + 200, result
     assert result["in_flight_after"] == 0
+
+
+BLOCKING_PREDICTOR = """
+    import os
+    import time
+
+
+    class PythonPredictor:
+        def __init__(self, config):
+            self.release = config["release"]
+
+        def predict(self, payload):
+            while not os.path.exists(self.release):
+                time.sleep(0.01)
+            return {"released": True}
+"""
+
+
+def test_excess_is_refused_at_once_without_waiting_for_a_slot(start_runtime, tmp_path) -> None:
+    """With every run slot and queue place taken by requests that cannot finish, more requests still get
+    their 503 (with Retry-After): shedding never waits for a slot. Then the accepted ones all finish."""
+    release = tmp_path / "release"
+    runtime = start_runtime(BLOCKING_PREDICTOR, max_concurrency=2, max_queue_length=2, request_timeout_seconds=300,
+                            predictor_config={"release": str(release)})
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response], bool]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            accepted = [asyncio.create_task(client.post(runtime.url, json={})) for _ in range(4)]
+            while metric_value(runtime.url, "predictorapi_in_flight_requests") != 4:
+                assert not any(task.done() for task in accepted), [t.result() for t in accepted if t.done()]
+                await asyncio.sleep(0.05)
+            excess = await asyncio.gather(*(client.post(runtime.url, json={}) for _ in range(6)))
+            still_blocked = not any(task.done() for task in accepted)
+            release.touch()
+            return excess, await asyncio.gather(*accepted), still_blocked
+
+    excess, accepted, still_blocked = asyncio.run(scenario())
+    assert [(r.status_code, r.headers.get("retry-after")) for r in excess] == [(503, "1")] * 6
+    assert still_blocked  # every 503 came back while all accepted requests were still held
+    assert [r.json() for r in accepted] == [{"released": True}] * 4
 
 
 def test_rolling_update_loses_no_request(tmp_path) -> None:

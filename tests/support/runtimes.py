@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from soak import Runtime
+from support.soak import Runtime
 
 # The predictor the fuzz, auth and misbehaviour tests use: echoes what it received, misbehaves on
 # request. Any 500 it does not ask for is the runtime's own.
