@@ -109,19 +109,15 @@ class Batcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: _Batch) -> None:
-        limiter = self._limiter
-        async with limiter.slot():
+        async with self._limiter.slot() as held:
             self._close(batch)
             items = [item for item in batch.items if not item.future.done()]
             if not items:
                 return
-            # The limiter counts this batch as one running request; count its requests as running
-            # so `queue_length` keeps meaning "requests waiting", not "batches waiting".
-            limiter.running += len(items) - 1
-            try:
-                await self._call(items)
-            finally:
-                limiter.running -= len(items) - 1
+            # One slot for the batch, but its requests count as running, so that `queue_length`
+            # keeps meaning "requests waiting", not "batches waiting".
+            held.weigh(len(items))
+            await self._call(items)
 
     async def _call(self, items: list[_Item]) -> None:
         size = len(items)

@@ -23,11 +23,6 @@ class PredictorInterface:
     wants: frozenset[str]
     is_async: bool
 
-    @property
-    def wants_payload(self) -> bool:
-        """Whether the request body must be read and decoded."""
-        return "payload" in self.wants
-
 
 def load_class(path: str | Path, class_name: str, python_path: str | None = None) -> type:
     """Import `path` as a module and return its `class_name`."""

@@ -12,9 +12,10 @@ from types import FrameType
 
 import uvicorn
 
-from predictorapi.runtime.app import RuntimeState, create_app
+from predictorapi.runtime.app import create_app
 from predictorapi.runtime.logs import configure_logging
 from predictorapi.runtime.settings import RuntimeSettings
+from predictorapi.runtime.state import RuntimeState
 
 log = logging.getLogger("predictorapi.server")
 

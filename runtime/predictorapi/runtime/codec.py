@@ -1,14 +1,15 @@
-"""Between HTTP and the predictor: decode the payload, encode the result."""
+"""The wire format of a prediction: decode the request body into a payload, encode the result."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import PlainTextResponse, Response
 
 JSON_TYPES = (dict, list, tuple, int, float, bool, type(None))
@@ -34,9 +35,9 @@ def parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
     return media_type.strip().lower(), parsed
 
 
-async def decode_payload(request: Request, body: bytes) -> Any:
-    """Decode `body` by the request's content type: JSON, text, form or raw bytes."""
-    media_type, params = parse_content_type(request.headers.get("content-type"))
+async def decode_payload(body: bytes, headers: Mapping[str, str]) -> Any:
+    """Decode `body` by its Content-Type in `headers`: JSON, text, form, multipart or raw bytes."""
+    media_type, params = parse_content_type(_content_type(headers))
     if media_type == "application/json" or media_type.endswith("+json"):
         try:
             return json.loads(body)
@@ -49,8 +50,16 @@ async def decode_payload(request: Request, body: bytes) -> Any:
     if media_type == "application/x-www-form-urlencoded":
         return dict(parse_qsl(_decode_text(body, params.get("charset", "utf-8")), keep_blank_values=True))
     if media_type == "multipart/form-data":
-        return await _multipart(request, body)
+        return await _multipart(body, headers)
     return body
+
+
+def _content_type(headers: Mapping[str, str]) -> str | None:
+    """The Content-Type header, whatever the case of the mapping's keys."""
+    value = headers.get("content-type")
+    if value is None and not isinstance(headers, Headers):
+        value = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    return value
 
 
 def _decode_text(body: bytes, charset: str) -> str:
@@ -64,10 +73,14 @@ def _decode_text(body: bytes, charset: str) -> str:
         raise BadPayload(f"body is not valid {charset}: {reason}") from None
 
 
-async def _multipart(request: Request, body: bytes) -> dict[str, Any]:
-    request._body = body  # the body was already read (and size-checked); let Starlette parse it from memory
+async def _multipart(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    """Parse a multipart/form-data body held in memory: fields as str, files as bytes."""
+    parser = MultiPartParser(headers if isinstance(headers, Headers) else Headers(headers=dict(headers)),
+                             _chunks(body))
     try:
-        form = await request.form()
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadPayload(f"malformed multipart body: {exc.message}") from None
     except Exception as exc:
         raise BadPayload(f"malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
@@ -75,6 +88,11 @@ async def _multipart(request: Request, body: bytes) -> dict[str, Any]:
         fields[key] = await value.read() if isinstance(value, UploadFile) else value
     await form.close()
     return fields
+
+
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    """`body` as the one-chunk stream the multipart parser reads."""
+    yield body
 
 
 def encode_result(result: Any) -> Response:

@@ -1,0 +1,76 @@
+"""Calling the user's `predict`: awaited or in the thread pool, and gathered into batches when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from predictorapi.runtime.batching import Batcher
+from predictorapi.runtime.limits import ConcurrencyLimiter
+from predictorapi.runtime.loader import PredictorInterface
+from predictorapi.runtime.metrics import RuntimeMetrics
+from predictorapi.runtime.settings import RuntimeSettings
+
+log = logging.getLogger("predictorapi.runtime")
+
+Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class PredictorExited(Exception):
+    """`predict` raised SystemExit/KeyboardInterrupt (e.g. called `sys.exit`): answered 500, server stays up."""
+
+
+def make_invoke(predictor: object, interface: PredictorInterface, executor: Executor | None) -> Invoke:
+    """The call into `predict` with keyword arguments: awaited when async, in `executor` otherwise."""
+    predict = predictor.predict  # type: ignore[attr-defined]
+    if interface.is_async:
+        return _awaited(predict)
+    return _in_thread_pool(predict, executor)
+
+
+def _exited(exc: BaseException) -> PredictorExited:
+    return PredictorExited(f"predict raised {type(exc).__name__}({exc})")
+
+
+def _awaited(predict: Callable[..., Awaitable[Any]]) -> Invoke:
+    async def invoke_async(kwargs: dict[str, Any]) -> Any:
+        try:
+            return await predict(**kwargs)
+        except (SystemExit, KeyboardInterrupt) as exc:  # user code must not stop the server
+            raise _exited(exc) from exc
+
+    return invoke_async
+
+
+def _in_thread_pool(predict: Callable[..., Any], executor: Executor | None) -> Invoke:
+    def call_predict(**kwargs: Any) -> Any:
+        try:
+            return predict(**kwargs)
+        except (SystemExit, KeyboardInterrupt) as exc:  # would escape the event loop and skip our 500
+            raise _exited(exc) from exc
+
+    async def invoke(kwargs: dict[str, Any]) -> Any:
+        context = contextvars.copy_context()  # the request id reaches the predictor's log records
+        call = functools.partial(context.run, call_predict, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    return invoke
+
+
+def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: RuntimeSettings,
+                 metrics: RuntimeMetrics, limiter: ConcurrencyLimiter) -> Batcher | None:
+    """A batcher when `batch_max_size > 1` and predict takes something to batch; else None."""
+    if settings.batch_max_size <= 1:
+        return None
+    if not interface.wants:
+        log.warning("batching is off: predict takes none of payload, query_params, headers")
+        return None
+    api = settings.api_name
+    return Batcher(invoke, max_size=settings.batch_max_size, timeout_s=settings.batch_timeout_ms / 1000,
+                   limiter=limiter, batch_size=metrics.batch_size.labels(api),
+                   batch_wait=metrics.batch_wait.labels(api))

@@ -1,0 +1,158 @@
+"""The predict request path: refuse early, admit, read and decode, call predict, answer every failure."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import Counter
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from predictorapi.runtime.batching import BatchFailed
+from predictorapi.runtime.codec import BadPayload, UnserialisableResult, decode_payload, encode_result
+from predictorapi.runtime.errors import error_response
+from predictorapi.runtime.invocation import Invoke
+from predictorapi.runtime.limits import Overloaded
+from predictorapi.runtime.state import RuntimeState
+
+log = logging.getLogger("predictorapi.runtime")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class BodyTooLarge(Exception):
+    """The request body is over `max_body_bytes` (answered 413)."""
+
+
+class RequestTimedOut(Exception):
+    """The request took longer than `request_timeout_seconds` (answered 504)."""
+
+
+def predict_endpoint(state: RuntimeState) -> Endpoint:
+    """The predict route: :func:`predict`, counted by status code and timed."""
+    api = state.settings.api_name
+    # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
+    latency = state.metrics.latency.labels(api)
+    requests_by_code: dict[int, Counter] = {}
+
+    async def predict_route(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await predict(state, request)
+        counter = requests_by_code.get(response.status_code)
+        if counter is None:
+            counter = requests_by_code[response.status_code] = state.metrics.requests.labels(
+                api, str(response.status_code))
+        counter.inc()
+        latency.observe(time.perf_counter() - started)
+        return response
+
+    return predict_route
+
+
+async def predict(state: RuntimeState, request: Request) -> Response:
+    """Answer one prediction request: the predictor's result, or the runtime's error shape."""
+    invoke = state.invoke
+    if invoke is None:
+        reason = "predictor failed to load" if state.load_error else "predictor is still loading"
+        return error_response(503, reason, {"Retry-After": str(state.settings.retry_after_seconds)})
+    refused = _refuse(state, request)
+    if refused is not None:
+        return refused
+    try:
+        return encode_result(await _admitted(state, invoke, request))
+    except Exception as exc:
+        return _failure(state, exc)
+
+
+def _refuse(state: RuntimeState, request: Request) -> Response | None:
+    """The answer to a request refused before admission (bad API key, declared body too large), else None."""
+    settings = state.settings
+    if settings.api_key and not _authorized(request, settings.api_key):
+        return error_response(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_body_bytes:
+        state.metrics.rejected.labels(settings.api_name, "too_large").inc()
+        return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
+    return None
+
+
+def _authorized(request: Request, key: str) -> bool:
+    """Whether the bearer token (or `X-API-Key`) is `key`, compared in constant time."""
+    auth = request.headers.get("authorization", "")
+    given = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+async def _admitted(state: RuntimeState, invoke: Invoke, request: Request) -> Any:
+    """Admit the request, then read, decode and predict within the per-request timeout."""
+    timeout_s = state.settings.request_timeout_seconds
+    async with state.limiter.admit():
+        deadline = asyncio.timeout(timeout_s)
+        try:
+            async with deadline:
+                kwargs = await _predict_kwargs(state, request)
+                if state.batcher is not None:  # the batch takes one concurrency slot
+                    return await state.batcher.submit(kwargs)
+                async with state.limiter.slot():
+                    return await invoke(kwargs)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise RequestTimedOut(f"prediction took longer than {timeout_s}s") from None
+
+
+async def _predict_kwargs(state: RuntimeState, request: Request) -> dict[str, Any]:
+    """What predict asks for, taken from the request: `payload`, `query_params`, `headers`."""
+    wants = state.interface.wants if state.interface else frozenset()
+    kwargs: dict[str, Any] = {}
+    if "payload" in wants:
+        body = await _read_body(request, state.settings.max_body_bytes)
+        kwargs["payload"] = await decode_payload(body, request.headers)
+    if "query_params" in wants:
+        kwargs["query_params"] = dict(request.query_params)
+    if "headers" in wants:
+        kwargs["headers"] = dict(request.headers)
+    return kwargs
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it is over `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failure(state: RuntimeState, exc: Exception) -> Response:
+    """The error response for what went wrong after admission (logged here when it is ours to log)."""
+    settings, rejected = state.settings, state.metrics.rejected
+    if isinstance(exc, Overloaded):
+        rejected.labels(settings.api_name, "overloaded").inc()
+        return error_response(503, "server is at capacity, retry later",
+                              {"Retry-After": str(settings.retry_after_seconds)})
+    if isinstance(exc, BodyTooLarge):
+        rejected.labels(settings.api_name, "too_large").inc()
+        return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
+    if isinstance(exc, RequestTimedOut):
+        rejected.labels(settings.api_name, "timeout").inc()
+        return error_response(504, str(exc))
+    if isinstance(exc, BadPayload):
+        return error_response(400, str(exc))
+    if isinstance(exc, ClientDisconnect):  # the body was cut short: a client error, not a predictor failure
+        log.info("client disconnected before sending the whole request body")
+        return error_response(400, "client disconnected before sending the whole request body")
+    if isinstance(exc, BatchFailed):  # already logged once for the whole batch
+        return error_response(500, str(exc))
+    if isinstance(exc, UnserialisableResult):
+        log.error("%s", exc)
+        return error_response(500, str(exc))
+    log.error("predict raised an exception", exc_info=exc)
+    return error_response(500, "the predictor raised an exception; see the server log")
