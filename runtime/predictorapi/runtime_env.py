@@ -23,6 +23,8 @@ def runtime_settings(name: str, spec: PredictorAPISpec) -> dict[str, object]:
         "request_timeout_seconds": spec.request_timeout_seconds,
         "batch_max_size": spec.batching.max_batch_size,
         "batch_timeout_ms": spec.batching.batch_timeout_milliseconds,
+        # An Ingress passes its path on unchanged: the runtime serves predict under it too.
+        "path_prefix": ingress.path.rstrip("/") if (ingress := spec.networking.ingress) else "",
     }
 
 

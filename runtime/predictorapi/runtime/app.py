@@ -20,8 +20,6 @@ from predictorapi.runtime.state import RuntimeState, serving
 
 log = logging.getLogger("predictorapi.runtime")
 
-PREDICT_PATHS = ("/", "/predict")
-
 
 def create_app(
     predictor: object | type | None = None,
@@ -43,10 +41,10 @@ def create_app(
     app.state.runtime = state
     _add_error_handlers(app)
     predict_route = predict_endpoint(state)
-    for path in PREDICT_PATHS:
+    for path in settings.predict_paths:
         app.add_api_route(path, predict_route, methods=["POST"], name=f"predict{path.replace('/', '_')}",
                           **predict_route_docs())
-    app.add_middleware(PredictFastPath, handler=predict_route, paths=PREDICT_PATHS)  # inner: after the id
+    app.add_middleware(PredictFastPath, handler=predict_route, paths=settings.predict_paths)  # after the id
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
     _add_probes(app, state, registry)
     return app

@@ -26,6 +26,11 @@ class RuntimeSettings(BaseSettings):
         default_factory=dict, description="JSON object passed to the predictor's `__init__`."
     )
     python_path: str | None = Field(None, description="Extra import path prepended to `sys.path`.")
+    path_prefix: str = Field(
+        "", pattern=r"^(/[^?#]*)?$",
+        description="URL path prefix under which predict is served too (`POST PREFIX`, `POST PREFIX/predict`): "
+        "the Ingress path, which an Ingress passes on unchanged.",
+    )
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(8080, description="Port to listen on.")
     max_concurrency: int = Field(4, ge=1, description="Most requests running at once.")
@@ -52,6 +57,12 @@ class RuntimeSettings(BaseSettings):
         True, description="One log line per request (method, path, status, duration, request id); costs "
         "about a third of the throughput of a no-op predictor (docs/benchmarks.md)."
     )
+
+    @property
+    def predict_paths(self) -> tuple[str, ...]:
+        """`/` and `/predict`, and both under `path_prefix` when one is set."""
+        prefix = self.path_prefix.rstrip("/")
+        return tuple(dict.fromkeys(("/", "/predict", *((prefix, f"{prefix}/predict") if prefix else ()))))
 
     @property
     def thread_pool_size(self) -> int:
