@@ -63,6 +63,9 @@ def structural(node: Schema) -> Schema:
     for key, value in node.items():
         if key in _DROPPED or (key == "default" and value is None):
             continue
+        if key == "const":  # a one-value Literal; structural schemas have no `const`
+            out["enum"] = [value]
+            continue
         if key == "properties":
             out["properties"] = {name: structural(child) for name, child in value.items()}
         elif key == "items":
@@ -81,7 +84,7 @@ def structural(node: Schema) -> Schema:
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("x-kubernetes-int-or-string"):
-        out["maxLength"] = 16  # bounds the cost of CEL rules on the string form
+        out.setdefault("maxLength", 16)  # bounds the cost of CEL rules on the string form
     return _ordered(out)
 
 
@@ -173,7 +176,7 @@ def build_crd() -> dict[str, Any]:
                     "subresources": {
                         "status": {},
                         "scale": {
-                            "specReplicasPath": ".spec.autoscaling.minReplicas",
+                            "specReplicasPath": ".spec.replicas",
                             "statusReplicasPath": ".status.replicas",
                             "labelSelectorPath": ".status.selector",
                         },

@@ -32,6 +32,6 @@ def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
     """The same settings as `PREDICTORAPI_*` environment variable strings."""
     env: dict[str, str] = {}
     for key, value in runtime_settings(name, spec).items():
-        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else str(value)
         env[setting_env(key)] = text
     return env

@@ -7,12 +7,42 @@ expressions attached with :func:`cel` so they land in the generated CRD as
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from predictorapi.names import DNS1035_LABEL, DNS1035_LABEL_MAX
+from predictorapi.contracts.env import ENV_PREFIX
+from predictorapi.contracts.pod import RUNTIME_CONTAINER
+from predictorapi.names import (
+    CONFIG_MAP_KEY,
+    CONFIG_MAP_KEY_MAX,
+    DNS1035_LABEL,
+    DNS1035_LABEL_MAX,
+    DNS1123_LABEL,
+    DNS1123_LABEL_MAX,
+    DNS1123_SUBDOMAIN,
+    DNS1123_SUBDOMAIN_MAX,
+    ENV_FIELD_PATH,
+    ENV_RESOURCE,
+    ENV_VAR_NAME,
+    EXTENDED_RESOURCE_NAME,
+    EXTENDED_RESOURCE_NAME_MAX,
+    EXTENDED_RESOURCE_PREFIX_MAX,
+    IMAGE,
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    IPV4,
+    LABEL_VALUE,
+    LABEL_VALUE_MAX,
+    NONNEGATIVE_QUANTITY,
+    OPTIONAL_QUALIFIED_NAME,
+    QUALIFIED_NAME_MAX,
+    QUALIFIED_NAME_PREFIX_MAX,
+    WILDCARD_DNS1123_SUBDOMAIN,
+)
 
 GROUP = "serving.predictorapi.dev"
 VERSION = "v1alpha1"
@@ -28,9 +58,50 @@ Quantity = int | str
 """A Kubernetes resource quantity, e.g. `"500m"`, `"2Gi"` or `2`."""
 
 
-def cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    """JSON-schema extra carrying CEL rules as `(expression, message)` pairs."""
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+MAX_CONFIG_BYTES = 65536
+"""Most bytes `spec.predictor.config` may take as compact JSON (see :func:`config_size`). The config reaches
+the container as one environment variable (`PREDICTORAPI_PREDICTOR_CONFIG`): Linux refuses to start a
+process with a variable over 128 KiB (E2BIG), and `kubectl apply` / Argo CD's client-side apply copy the
+whole manifest into an annotation that may hold at most 256 KiB. 64 KiB stays well under both."""
+
+
+def config_size(config: Any) -> int:
+    """Bytes of `config` as compact ASCII JSON, `<`, `>` and `&` counted as the `\\u003c` escapes Go's JSON
+    encoder writes: an upper bound of what the environment variable and kubectl's annotation carry."""
+    text = json.dumps(config, separators=(",", ":"), ensure_ascii=True)
+    return len(text) + 5 * sum(text.count(char) for char in "<>&")
+
+
+def cel(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
+    """JSON-schema extra carrying CEL rules as `(expression, message)` pairs, or `(expression, message,
+    fieldPath)` triples when a rule on an object is about one of its fields (e.g. `.value`)."""
+    out = []
+    for rule, message, *where in rules:
+        out.append({"rule": rule, "message": message, **({"fieldPath": where[0]} if where else {})})
+    return {"x-kubernetes-validations": out}
+
+
+def _no_chdir(field: str) -> tuple[str, str]:
+    """CEL: a name that is not `.`, `..` or starting with `..` (Kubernetes' rule for keys and env names)."""
+    return "self != '.' && !self.startsWith('..')", f"{field} must not be '.' or start with '..'"
+
+
+def _quantity_schema(field: str) -> dict[str, Any]:
+    """Schema extra of a non-negative quantity: the pattern for its string form, CEL for its int form."""
+    return {"pattern": NONNEGATIVE_QUANTITY,
+            **cel(("type(self) == string || self >= 0", f"{field} must not be negative"))}
+
+
+def _subdomain(description: str, **kwargs: Any) -> Any:
+    """A field naming a Secret, ConfigMap or IngressClass: a DNS-1123 subdomain."""
+    return Field(description=description, min_length=1, max_length=DNS1123_SUBDOMAIN_MAX,
+                 pattern=DNS1123_SUBDOMAIN, **kwargs)
+
+
+def _secret_key(description: str, field: str, *default: str) -> Any:
+    """A field naming a key of a Secret or ConfigMap."""
+    return Field(*default, description=description, min_length=1, max_length=CONFIG_MAP_KEY_MAX,
+                 pattern=CONFIG_MAP_KEY, json_schema_extra=cel(_no_chdir(field)))
 
 
 class _Model(BaseModel):
@@ -43,26 +114,51 @@ class _Model(BaseModel):
 
 
 class SecretKeySelector(_Model):
-    name: str = Field(description="Name of the Secret in the PredictorAPI's namespace.")
-    key: str = Field(description="Key within the Secret.")
+    name: str = _subdomain("Name of the Secret in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    key: str = _secret_key("Key within the Secret: letters, digits, `-`, `_` and `.`.", "secretKeyRef.key")
     optional: bool | None = Field(None, description="Whether the Secret or its key may be missing.")
 
 
 class ConfigMapKeySelector(_Model):
-    name: str = Field(description="Name of the ConfigMap in the PredictorAPI's namespace.")
-    key: str = Field(description="Key within the ConfigMap.")
+    name: str = _subdomain("Name of the ConfigMap in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    key: str = _secret_key("Key within the ConfigMap: letters, digits, `-`, `_` and `.`.", "configMapKeyRef.key")
     optional: bool | None = Field(None, description="Whether the ConfigMap or its key may be missing.")
 
 
 class ObjectFieldSelector(_Model):
-    field_path: str = Field(description="Path of the pod field to expose, e.g. `metadata.name`.")
-    api_version: str | None = Field(None, description="Schema version the field path is written in.")
+    field_path: str = Field(
+        description="Path of the pod field to expose: `metadata.name`, `metadata.namespace`, `metadata.uid`, "
+        "`metadata.labels['KEY']`, `metadata.annotations['KEY']`, `spec.nodeName`, `spec.serviceAccountName`, "
+        "`status.hostIP`, `status.hostIPs`, `status.podIP` or `status.podIPs`.",
+        pattern=ENV_FIELD_PATH,
+    )
+    api_version: Literal["v1"] | None = Field(
+        None, description="Schema version the field path is written in; only `v1` (the default)."
+    )
 
 
 class ResourceFieldSelector(_Model):
-    resource: str = Field(description="Container resource to expose, e.g. `limits.memory`.")
-    container_name: str | None = Field(None, description="Container whose resource is exposed.")
-    divisor: Quantity | None = Field(None, description="Output format of the exposed resource.")
+    resource: str = Field(
+        description="Container resource to expose: `limits.` or `requests.` followed by `cpu`, `memory`, "
+        "`ephemeral-storage` or `hugepages-SIZE`, e.g. `limits.memory`.",
+        pattern=ENV_RESOURCE,
+    )
+    container_name: str | None = Field(
+        None,
+        description=f"Container whose resource is exposed: only `{RUNTIME_CONTAINER}` (the predictor's "
+        "container, also the default).",
+        max_length=DNS1123_LABEL_MAX,
+        pattern=DNS1123_LABEL,
+        json_schema_extra=cel((f"self == '{RUNTIME_CONTAINER}'",
+                               f"resourceFieldRef.containerName must be {RUNTIME_CONTAINER} (the predictor's "
+                               "container) or unset")),
+    )
+    divisor: Quantity | None = Field(
+        None,
+        description="Unit the exposed value is divided by: `1m` or `1` for cpu; `1`, `1k`, `1M`, `1G`, `1T`, "
+        "`1P`, `1E`, `1Ki`, `1Mi`, `1Gi`, `1Ti`, `1Pi` or `1Ei` for memory, ephemeral-storage and hugepages.",
+        json_schema_extra=_quantity_schema("resourceFieldRef.divisor"),
+    )
 
 
 class EnvVarSource(_Model):
@@ -71,9 +167,35 @@ class EnvVarSource(_Model):
     field_ref: ObjectFieldSelector | None = Field(None, description="A field of the pod.")
     resource_field_ref: ResourceFieldSelector | None = Field(None, description="A resource of the container.")
 
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "(has(self.secretKeyRef) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0) + "
+                "(has(self.fieldRef) ? 1 : 0) + (has(self.resourceFieldRef) ? 1 : 0) == 1",
+                "env[].valueFrom must set exactly one of secretKeyRef, configMapKeyRef, fieldRef and "
+                "resourceFieldRef",
+            ),
+        )
+    )
+
+
+ENV_NAME_MAX = 1024
+
 
 class EnvVar(_Model):
-    name: str = Field(description="Environment variable name.", min_length=1)
+    name: str = Field(
+        description="Environment variable name: letters, digits, `_`, `-` and `.`, not starting with a digit. "
+        f"Names starting with `{ENV_PREFIX}` are reserved for the runtime's own settings.",
+        min_length=1,
+        max_length=ENV_NAME_MAX,
+        pattern=ENV_VAR_NAME,
+        json_schema_extra=cel(
+            _no_chdir("env[].name"),
+            (f"!self.startsWith('{ENV_PREFIX}')",
+             f"env[].name must not start with {ENV_PREFIX}: those names are reserved for the runtime's own "
+             "settings (set them through the spec's fields instead)"),
+        ),
+    )
     value: str | None = Field(None, description="Literal value. Never put secrets here: use `valueFrom`.")
     value_from: EnvVarSource | None = Field(None, description="Source of the value (Secret, ConfigMap, ...).")
 
@@ -85,22 +207,56 @@ class EnvVar(_Model):
 
 
 class Toleration(_Model):
-    key: str | None = Field(None, description="Taint key the toleration applies to.")
-    operator: Literal["Exists", "Equal"] | None = Field(None, description="`Exists` or `Equal`.")
-    value: str | None = Field(None, description="Taint value to match when the operator is `Equal`.")
+    key: str | None = Field(
+        None,
+        description="Taint key the toleration applies to (a qualified name, e.g. `nvidia.com/gpu`); empty "
+        "with operator `Exists` matches every taint.",
+        max_length=QUALIFIED_NAME_MAX,
+        pattern=OPTIONAL_QUALIFIED_NAME,
+        json_schema_extra=cel((f"!self.contains('/') || self.matches('^[^/]{{1,{QUALIFIED_NAME_PREFIX_MAX}}}/')",
+                               f"tolerations[].key: the prefix before '/' must be at most "
+                               f"{QUALIFIED_NAME_PREFIX_MAX} characters")),
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        None, description="`Exists` (any value) or `Equal` (the default: the taint's value must be `value`)."
+    )
+    value: str | None = Field(
+        None,
+        description="Taint value to match when the operator is `Equal` (a label value); must be empty with `Exists`.",
+        max_length=LABEL_VALUE_MAX,
+        pattern=LABEL_VALUE,
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         None, description="Taint effect to match; empty matches all effects."
     )
-    toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
+    toleration_seconds: int | None = Field(
+        None,
+        ge=INT64_MIN,
+        le=INT64_MAX,
+        description="How long a NoExecute taint is tolerated before eviction; only with effect `NoExecute`.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+             "tolerations[].operator must be Exists when the key is empty (it then matches every taint)",
+             ".operator"),
+            ("!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+             "tolerations[].value must be empty when the operator is Exists", ".value"),
+            ("!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+             "tolerations[].tolerationSeconds may only be set when the effect is NoExecute", ".tolerationSeconds"),
+        )
+    )
 
 
 class LocalObjectReference(_Model):
-    name: str = Field(description="Name of the Secret in the PredictorAPI's namespace.", min_length=1)
+    name: str = _subdomain("Name of the Secret in the PredictorAPI's namespace (a DNS-1123 subdomain).")
 
 
 class SecretKeyReference(_Model):
-    name: str = Field(description="Name of the Secret in the PredictorAPI's namespace.", min_length=1)
-    key: str = Field("api-key", description="Key within the Secret holding the value.")
+    name: str = _subdomain("Name of the Secret in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    key: str = _secret_key("Key within the Secret holding the value: letters, digits, `-`, `_` and `.`.",
+                           "secretRef.key", "api-key")
 
 
 # --- spec ------------------------------------------------------------------------------------------
@@ -135,7 +291,8 @@ class Predictor(_Model):
     image: str | None = Field(
         None,
         description="Container image holding the predictor code, built FROM the predictorapi runtime base "
-        "image. Exactly one of `image` and `source` must be set.",
+        "image; not empty, no whitespace. Exactly one of `image` and `source` must be set.",
+        pattern=IMAGE,
     )
     source: PredictorSource | None = Field(
         None,
@@ -156,12 +313,17 @@ class Predictor(_Model):
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
-        description="Free-form configuration passed to the predictor's `__init__(self, config)`.",
+        description="Free-form configuration passed to the predictor's `__init__(self, config)`, as JSON: "
+        f"at most {MAX_CONFIG_BYTES // 1024} KiB ({MAX_CONFIG_BYTES} bytes) of compact JSON, non-ASCII "
+        "characters counted as their \\u escapes. Larger data belongs in the image, in a model artifact or "
+        "in a mounted ConfigMap. Numbers must be finite; YAML dates arrive as strings, as with kubectl.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     env: list[EnvVar] = Field(
         default_factory=list,
-        description="Extra environment variables for the predictor; reference secrets with `valueFrom`.",
+        description="Extra environment variables for the predictor (at most 512); reference secrets with "
+        f"`valueFrom`. Names starting with `{ENV_PREFIX}` are reserved for the runtime's own settings.",
+        max_length=512,
     )
     python_path: str | None = Field(
         None, description="Extra import path (relative to the code root) prepended to `sys.path`."
@@ -178,33 +340,57 @@ class Predictor(_Model):
 
 
 class Compute(_Model):
-    cpu: Quantity | None = Field("1", description="CPU requested per replica (a Kubernetes quantity).")
+    cpu: Quantity | None = Field(
+        "1",
+        description="CPU requested per replica: a non-negative Kubernetes quantity, e.g. `500m`, `2` or `1.5`.",
+        json_schema_extra=_quantity_schema("compute.cpu"),
+    )
     memory: Quantity | None = Field(
-        "2Gi", description="Memory requested and limited per replica (a Kubernetes quantity)."
+        "2Gi",
+        description="Memory requested and limited per replica: a non-negative Kubernetes quantity, e.g. "
+        "`512Mi` or `2Gi`.",
+        json_schema_extra=_quantity_schema("compute.memory"),
     )
-    gpu: int = Field(0, ge=0, description="Number of GPUs per replica (requested and limited).")
+    gpu: int = Field(0, ge=0, le=INT32_MAX, description="Number of GPUs per replica (requested and limited).")
     gpu_resource: str = Field(
-        "nvidia.com/gpu", description="Extended resource name of the GPU, e.g. `nvidia.com/gpu`."
+        "nvidia.com/gpu",
+        description="Extended resource name of the GPU: a domain, `/` and a name, e.g. `nvidia.com/gpu` or "
+        "`amd.com/gpu` (not in the `kubernetes.io` domain).",
+        max_length=EXTENDED_RESOURCE_NAME_MAX,
+        pattern=EXTENDED_RESOURCE_NAME,
+        json_schema_extra=cel(
+            (f"self.matches('^[^/]{{1,{EXTENDED_RESOURCE_PREFIX_MAX}}}/')",
+             f"compute.gpuResource: the domain before '/' must be at most {EXTENDED_RESOURCE_PREFIX_MAX} characters"),
+            ("!self.contains('kubernetes.io/') && !self.startsWith('requests.')",
+             "compute.gpuResource must be an extended resource (e.g. nvidia.com/gpu), not one of Kubernetes' own "
+             "(in a kubernetes.io domain) nor start with 'requests.' (a quota name)"),
+        ),
     )
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Node labels a replica's node must have."
+    node_selector: dict[str, Annotated[str, Field(max_length=LABEL_VALUE_MAX, pattern=LABEL_VALUE)]] = Field(
+        default_factory=dict,
+        description="Node labels a replica's node must have: keys are label keys (qualified names such as "
+        "`example.com/pool`), values label values (at most 63 characters).",
     )
     tolerations: list[Toleration] = Field(
         default_factory=list,
-        description="Tolerations for replicas; one for the GPU taint is added when `gpu > 0`.",
+        description="Tolerations for replicas (at most 128); one for the GPU taint is added when `gpu > 0`.",
+        max_length=128,
     )
 
 
 class Autoscaling(_Model):
-    min_replicas: int = Field(1, ge=1, description="Fewest replicas the autoscaler keeps.")
-    max_replicas: int = Field(1, ge=1, description="Most replicas the autoscaler may run.")
+    min_replicas: int = Field(1, ge=1, le=INT32_MAX, description="Fewest replicas the autoscaler keeps.")
+    max_replicas: int = Field(1, ge=1, le=INT32_MAX, description="Most replicas the autoscaler may run.")
     metric: Literal["concurrency", "cpu"] = Field(
         "concurrency",
         description="Scaling signal: `concurrency` (in-flight requests per replica, through the Prometheus "
         "adapter) or `cpu` (CPU utilisation).",
     )
     target_concurrency: float = Field(
-        1.0, gt=0, description="In-flight requests per replica the autoscaler aims for (metric=concurrency)."
+        1.0,
+        ge=0.001,
+        description="In-flight requests per replica the autoscaler aims for (metric=concurrency): a finite "
+        "number, at least 0.001 (the HPA's target is a quantity in thousandths).",
     )
     target_cpu_utilization: int = Field(
         alias="targetCPUUtilization",
@@ -228,8 +414,8 @@ class Autoscaling(_Model):
     )
 
 
-_PERCENT_OR_INT = r"^([0-9]+|[0-9]+%)$"
-_INT_OR_PERCENT_RULE = "type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')"
+_INT_OR_PERCENT_RULE = f"type(self) == int ? self >= 0 && self <= {INT32_MAX} : self.matches('^[0-9]+%$')"
+_INT_OR_PERCENT = f"an integer from 0 to {INT32_MAX} or a percent such as 25%"
 
 
 class UpdateStrategy(_Model):
@@ -243,14 +429,18 @@ class UpdateStrategy(_Model):
         "25%",
         description="Replicas (int) or percent of desired replicas (e.g. `25%`) created above the desired "
         "count during a rollout. Forced to 0 in `NoSurge` mode.",
-        json_schema_extra=cel((_INT_OR_PERCENT_RULE, "updateStrategy.maxSurge must be an int or a percent")),
+        json_schema_extra=cel(
+            (_INT_OR_PERCENT_RULE, f"updateStrategy.maxSurge must be an int or a percent: {_INT_OR_PERCENT}")
+        ),
     )
     max_unavailable: IntOrString = Field(
         0,
-        description="Replicas (int) or percent that may be unavailable during a rollout. At least 1 in "
-        "`NoSurge` mode.",
+        description="Replicas (int) or percent (at most `100%`) that may be unavailable during a rollout. At "
+        "least 1 in `NoSurge` mode.",
         json_schema_extra=cel(
-            (_INT_OR_PERCENT_RULE, "updateStrategy.maxUnavailable must be an int or a percent")
+            (_INT_OR_PERCENT_RULE, f"updateStrategy.maxUnavailable must be an int or a percent: {_INT_OR_PERCENT}"),
+            ("type(self) == int || !self.matches('^[0-9]+%$') || self.matches('^0*([0-9]{1,2}|100)%$')",
+             "updateStrategy.maxUnavailable must not be more than 100%"),
         ),
     )
 
@@ -275,13 +465,37 @@ class Batching(_Model):
 
 
 class IngressTLS(_Model):
-    secret_name: str = Field(description="Secret holding the TLS certificate for `host`.", min_length=1)
+    secret_name: str = _subdomain("Secret holding the TLS certificate for `host` (a DNS-1123 subdomain).")
 
 
 class Ingress(_Model):
-    host: str = Field(description="Public host name routed to the API.", min_length=1)
-    path: str = Field("/", description="URL path prefix routed to the API.", pattern=r"^/")
-    class_name: str | None = Field(None, description="IngressClass to use; the cluster default if empty.")
+    host: str = Field(
+        description="Public host name routed to the API: a DNS name such as `api.example.com`, optionally "
+        "with a leading `*.` wildcard; not an IP address.",
+        min_length=1,
+        max_length=DNS1123_SUBDOMAIN_MAX,
+        pattern=WILDCARD_DNS1123_SUBDOMAIN,
+        json_schema_extra=cel((f"!self.matches('{IPV4}')",
+                               "networking.ingress.host must be a DNS name, not an IP address")),
+    )
+    path: str = Field(
+        "/",
+        description="URL path prefix routed to the API: absolute, without `//`, `/./`, `/../` or `%2f`, not "
+        "ending with `/.` or `/..`.",
+        max_length=2048,
+        pattern=r"^/",
+        json_schema_extra=cel((
+            "!self.contains('//') && !self.contains('/./') && !self.contains('/../') && !self.contains('%2f') "
+            "&& !self.contains('%2F') && !self.endsWith('/..') && !self.endsWith('/.')",
+            "networking.ingress.path must not contain '//', '/./', '/../' or '%2f', nor end with '/.' or '/..'",
+        )),
+    )
+    class_name: str | None = Field(
+        None,
+        description="IngressClass to use (a DNS-1123 subdomain); the cluster default if empty.",
+        max_length=DNS1123_SUBDOMAIN_MAX,
+        pattern=DNS1123_SUBDOMAIN,
+    )
     tls: IngressTLS | None = Field(None, description="Serve HTTPS with this certificate.")
 
 
@@ -308,6 +522,15 @@ class Auth(_Model):
 class PredictorAPISpec(_Model):
     predictor: Predictor = Field(description="The user's predictor: code, class and configuration.")
     compute: Compute = Field(default_factory=Compute, description="Resources per replica.")
+    replicas: int | None = Field(
+        None,
+        ge=0,
+        le=INT32_MAX,
+        description="Pins the replica count: when set, the API runs exactly this many replicas and no autoscaler "
+        "(HorizontalPodAutoscaler) is created. `kubectl scale papi NAME --replicas=N` writes this field. "
+        "Unset (the default), `autoscaling` owns the count: a fixed `minReplicas` when it equals "
+        "`maxReplicas`, else the autoscaler scales between them; remove `replicas` to hand the count back.",
+    )
     autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="Replica autoscaling.")
     max_concurrency: int = Field(
         4, ge=1, le=10000, description="Most requests one replica runs at once."

@@ -16,7 +16,7 @@ from .test_reconcile import condition
 BREAKAGES: list[tuple[dict[str, Any], str]] = [
     ({"autoscaling": {"minReplicas": 4, "maxReplicas": 2}}, "spec.autoscaling"),
     ({"maxConcurrency": 0}, "spec.maxConcurrency"),
-    ({"replicas": 3}, "spec.replicas"),
+    ({"replicas": -1}, "spec.replicas"),
     ({"compute": {"gpu": "many"}}, "spec.compute.gpu"),
     ({"updateStrategy": {"maxSurge": "lots"}}, "spec.updateStrategy.maxSurge"),
     ({"predictor": {"path": "p.py"}}, "spec.predictor"),

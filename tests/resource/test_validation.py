@@ -31,7 +31,7 @@ BAD = [
     ("metric-enum", manifest(autoscaling={"metric": "qps"}), "spec.autoscaling.metric", "concurrency, cpu"),
     ("gpu-type", manifest(compute={"gpu": "two"}), "spec.compute.gpu", "integer"),
     ("gpu-negative", manifest(compute={"gpu": -1}), "spec.compute.gpu", "minimum"),
-    ("unknown-field", manifest(replicas=3), "spec.replicas", "unknown field"),
+    ("unknown-field", manifest(replicaCount=3), "spec.replicaCount", "unknown field"),  # spec.replicas is a field
     ("unknown-nested", manifest(autoscaling={"targetQPS": 3}), "spec.autoscaling.targetQPS", "unknown field"),
     ("env-both", manifest(predictor={"image": "x", "path": "p.py", "env": [
         {"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),

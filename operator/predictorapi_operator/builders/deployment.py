@@ -19,7 +19,7 @@ from predictorapi.runtime_env import runtime_env
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import (
     BuildOptions,
-    has_hpa,
+    fixed_replicas,
     labels,
     metadata,
     selector,
@@ -223,6 +223,6 @@ def build_deployment(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]
             "spec": pod_spec(api, options),
         },
     }
-    if not has_hpa(api):
-        spec = {"replicas": api.spec.autoscaling.min_replicas, **spec}
+    if (replicas := fixed_replicas(api)) is not None:
+        spec = {"replicas": replicas, **spec}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(api), "spec": spec}

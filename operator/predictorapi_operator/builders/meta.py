@@ -51,8 +51,8 @@ def metadata(api: PredictorAPI) -> dict[str, Any]:
     return meta
 
 
-# Spec fields that do not reach the pods: changing them must not roll the Deployment.
-_NOT_IN_PODS = {"autoscaling", "networking", "monitoring", "update_strategy"}
+# Spec fields that do not reach the pods: changing them (`kubectl scale` included) must not roll the Deployment.
+_NOT_IN_PODS = {"replicas", "autoscaling", "networking", "monitoring", "update_strategy"}
 
 
 def spec_hash(api: PredictorAPI) -> str:
@@ -63,9 +63,18 @@ def spec_hash(api: PredictorAPI) -> str:
 
 
 def has_hpa(api: PredictorAPI) -> bool:
-    """An HPA owns the replica count when the spec allows a range of replicas."""
+    """An HPA owns the replica count when the spec allows a range of replicas and `spec.replicas` (what
+    `kubectl scale` writes) does not pin it."""
     scaling = api.spec.autoscaling
-    return scaling.max_replicas > scaling.min_replicas
+    return api.spec.replicas is None and scaling.max_replicas > scaling.min_replicas
+
+
+def fixed_replicas(api: PredictorAPI) -> int | None:
+    """The replica count the Deployment is given: `spec.replicas` when set, else a fixed
+    `autoscaling.minReplicas`; None when an HPA owns the count."""
+    if api.spec.replicas is not None:
+        return api.spec.replicas
+    return None if has_hpa(api) else api.spec.autoscaling.min_replicas
 
 
 def in_cluster_url(api: PredictorAPI, options: BuildOptions) -> str:

@@ -46,8 +46,9 @@ def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
 
 
 def build_pdb(api: PredictorAPI) -> dict[str, Any] | None:
-    """At most one replica voluntarily evicted at a time, when there is more than one."""
-    if api.spec.autoscaling.max_replicas < 2:
+    """At most one replica voluntarily evicted at a time, when there may be more than one."""
+    pinned = api.spec.replicas
+    if (pinned if pinned is not None else api.spec.autoscaling.max_replicas) < 2:
         return None
     return {
         "apiVersion": "policy/v1",

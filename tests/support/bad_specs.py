@@ -1,0 +1,192 @@
+"""PredictorAPI documents that Kubernetes would refuse (in the PredictorAPI or in a child), as data.
+
+Each `BadSpec` names the spec field its error must name (`field`, dotted as `predictorapi validate`
+prints it) and whether the CRD's schema and CEL rules alone refuse it (`in_crd`: `kubectl apply` and Argo
+CD refuse it; False when only `predictorapi validate`'s Python checks do, e.g. a node selector key, a
+config too large, a NaN, which JSON cannot even carry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from support.manifests import MINIMAL, manifest
+
+
+@dataclass(frozen=True)
+class BadSpec:
+    id: str
+    document: dict[str, Any]
+    field: str
+    in_crd: bool
+
+
+IMAGE = {"image": "registry.example/demo:1", "path": "predictor.py"}
+SECRET = {"secretKeyRef": {"name": "hf", "key": "token"}}
+CONFIG_MAP = {"configMapKeyRef": {"name": "settings", "key": "mode"}}
+
+
+def _env(*variables: dict[str, Any]) -> dict[str, Any]:
+    return manifest(predictor={**IMAGE, "env": list(variables)})
+
+
+def _from(source: dict[str, Any]) -> dict[str, Any]:
+    return _env({"name": "VALUE", "valueFrom": source})
+
+
+def _compute(**compute: Any) -> dict[str, Any]:
+    return manifest(compute=compute)
+
+
+def _toleration(**toleration: Any) -> dict[str, Any]:
+    return _compute(tolerations=[toleration])
+
+
+def _ingress(**ingress: Any) -> dict[str, Any]:
+    return manifest(networking={"ingress": {"host": "api.example.com", **ingress}})
+
+
+def _meta(**metadata: Any) -> dict[str, Any]:
+    return {**MINIMAL, "metadata": {"name": "demo", **metadata}}
+
+
+ENV = "spec.predictor.env[0]"
+TOLERATION = "spec.compute.tolerations[0]"
+INGRESS = "spec.networking.ingress"
+
+BAD_SPECS: list[BadSpec] = [
+    # compute: quantities (requests may not be negative), extended resources, int32
+    BadSpec("cpu-word", _compute(cpu="lots"), "spec.compute.cpu", True),
+    BadSpec("cpu-empty", _compute(cpu=""), "spec.compute.cpu", True),
+    BadSpec("cpu-negative-int", _compute(cpu=-1), "spec.compute.cpu", True),
+    BadSpec("cpu-negative-string", _compute(cpu="-500m"), "spec.compute.cpu", True),
+    BadSpec("cpu-unknown-suffix", _compute(cpu="2K"), "spec.compute.cpu", True),
+    BadSpec("cpu-spaces", _compute(cpu=" 1"), "spec.compute.cpu", True),
+    BadSpec("memory-word-suffix", _compute(memory="2Gigs"), "spec.compute.memory", True),
+    BadSpec("memory-negative", _compute(memory="-1Gi"), "spec.compute.memory", True),
+    BadSpec("memory-fractional-exponent", _compute(memory="1e1.5"), "spec.compute.memory", True),
+    BadSpec("memory-lower-binary-suffix", _compute(memory="2gi"), "spec.compute.memory", True),
+    BadSpec("gpu-resource-space", _compute(gpu=1, gpuResource="bad resource"), "spec.compute.gpuResource", True),
+    BadSpec("gpu-resource-no-domain", _compute(gpu=1, gpuResource="gpu"), "spec.compute.gpuResource", True),
+    BadSpec("gpu-resource-kubernetes-io", _compute(gpu=1, gpuResource="kubernetes.io/gpu"),
+            "spec.compute.gpuResource", True),
+    BadSpec("gpu-resource-quota-name", _compute(gpu=1, gpuResource="requests.nvidia.com/gpu"),
+            "spec.compute.gpuResource", True),
+    BadSpec("gpu-resource-long-domain", _compute(gpu=1, gpuResource="a" * 245 + "/gpu"),
+            "spec.compute.gpuResource", True),
+    BadSpec("gpu-int32", _compute(gpu=3_000_000_000), "spec.compute.gpu", True),
+    BadSpec("node-selector-value", _compute(nodeSelector={"pool": "not valid!"}), "spec.compute.nodeSelector.pool",
+            True),
+    BadSpec("node-selector-value-too-long", _compute(nodeSelector={"pool": "a" * 64}),
+            "spec.compute.nodeSelector.pool", True),
+    BadSpec("node-selector-key", _compute(nodeSelector={"bad key": "x"}), "spec.compute.nodeSelector", False),
+    BadSpec("node-selector-key-prefix", _compute(nodeSelector={"Example.com/pool": "x"}),
+            "spec.compute.nodeSelector", False),
+    # tolerations (Kubernetes' validateTolerations)
+    BadSpec("toleration-exists-with-value", _toleration(key="k", operator="Exists", value="v"), f"{TOLERATION}.value",
+            True),
+    BadSpec("toleration-seconds-without-noexecute", _toleration(key="k", effect="NoSchedule", tolerationSeconds=60),
+            f"{TOLERATION}.tolerationSeconds", True),
+    BadSpec("toleration-seconds-no-effect", _toleration(key="k", operator="Exists", tolerationSeconds=60),
+            f"{TOLERATION}.tolerationSeconds", True),
+    BadSpec("toleration-empty-key-equal", _toleration(operator="Equal", value="v"), f"{TOLERATION}.operator", True),
+    BadSpec("toleration-bad-key", _toleration(key="bad key", operator="Exists"), f"{TOLERATION}.key", True),
+    BadSpec("toleration-bad-value", _toleration(key="k", value="no spaces"), f"{TOLERATION}.value", True),
+    BadSpec("toleration-operator", _toleration(key="k", operator="Lt"), f"{TOLERATION}.operator", True),
+    BadSpec("toleration-seconds-int64", _toleration(key="k", effect="NoExecute", tolerationSeconds=2**64),
+            f"{TOLERATION}.tolerationSeconds", True),
+    # autoscaling and replicas: int32 fields; an HPA target that is never `0m`
+    BadSpec("max-replicas-int32", manifest(autoscaling={"maxReplicas": 3_000_000_000}),
+            "spec.autoscaling.maxReplicas", True),
+    BadSpec("min-replicas-int32", manifest(autoscaling={"minReplicas": 2**31, "maxReplicas": 2**31}),
+            "spec.autoscaling.minReplicas", True),
+    BadSpec("target-concurrency-tiny", manifest(autoscaling={"maxReplicas": 3, "targetConcurrency": 0.0004}),
+            "spec.autoscaling.targetConcurrency", True),
+    BadSpec("target-concurrency-zero", manifest(autoscaling={"targetConcurrency": 0}),
+            "spec.autoscaling.targetConcurrency", True),
+    BadSpec("target-concurrency-inf", manifest(autoscaling={"maxReplicas": 3, "targetConcurrency": float("inf")}),
+            "spec.autoscaling.targetConcurrency", False),
+    BadSpec("target-concurrency-nan", manifest(autoscaling={"maxReplicas": 3, "targetConcurrency": float("nan")}),
+            "spec.autoscaling.targetConcurrency", False),
+    BadSpec("request-timeout-nan", manifest(requestTimeoutSeconds=float("nan")), "spec.requestTimeoutSeconds", False),
+    BadSpec("replicas-negative", manifest(replicas=-1), "spec.replicas", True),
+    BadSpec("replicas-int32", manifest(replicas=2**31), "spec.replicas", True),
+    BadSpec("replicas-word", manifest(replicas="three"), "spec.replicas", True),
+    # rollout: IntOrString as a Deployment reads it
+    BadSpec("max-unavailable-over-100-percent", manifest(updateStrategy={"maxUnavailable": "101%"}),
+            "spec.updateStrategy.maxUnavailable", True),
+    BadSpec("max-surge-int32", manifest(updateStrategy={"maxSurge": 3_000_000_000}),
+            "spec.updateStrategy.maxSurge", True),
+    BadSpec("max-surge-fraction", manifest(updateStrategy={"maxSurge": "1.5%"}), "spec.updateStrategy.maxSurge",
+            True),
+    # predictor: image, env names, valueFrom, config
+    BadSpec("image-empty", manifest(predictor={**IMAGE, "image": ""}), "spec.predictor.image", True),
+    BadSpec("image-whitespace", manifest(predictor={**IMAGE, "image": "registry.example/demo: 1"}),
+            "spec.predictor.image", True),
+    BadSpec("image-trailing-newline", manifest(predictor={**IMAGE, "image": "registry.example/demo:1\n"}),
+            "spec.predictor.image", True),
+    BadSpec("env-name-equals", _env({"name": "A=B", "value": "1"}), f"{ENV}.name", True),
+    BadSpec("env-name-space", _env({"name": "MY VAR", "value": "1"}), f"{ENV}.name", True),
+    BadSpec("env-name-digit", _env({"name": "1ST", "value": "1"}), f"{ENV}.name", True),
+    BadSpec("env-name-dotdot", _env({"name": "..HIDDEN", "value": "1"}), f"{ENV}.name", True),
+    BadSpec("env-reserved-api-key", _env({"name": "PREDICTORAPI_API_KEY", "value": "guessable"}), f"{ENV}.name",
+            True),
+    BadSpec("env-reserved-port", _env({"name": "PREDICTORAPI_PORT", "value": "9999"}), f"{ENV}.name", True),
+    BadSpec("env-value-from-empty", _from({}), f"{ENV}.valueFrom", True),
+    BadSpec("env-value-from-two-sources", _from({**SECRET, **CONFIG_MAP}), f"{ENV}.valueFrom", True),
+    BadSpec("env-secret-name", _from({"secretKeyRef": {"name": "Bad_Name", "key": "token"}}),
+            f"{ENV}.valueFrom.secretKeyRef.name", True),
+    BadSpec("env-secret-key-slash", _from({"secretKeyRef": {"name": "hf", "key": "a/b"}}),
+            f"{ENV}.valueFrom.secretKeyRef.key", True),
+    BadSpec("env-secret-key-dotdot", _from({"secretKeyRef": {"name": "hf", "key": ".."}}),
+            f"{ENV}.valueFrom.secretKeyRef.key", True),
+    BadSpec("env-config-map-name", _from({"configMapKeyRef": {"name": "-settings", "key": "mode"}}),
+            f"{ENV}.valueFrom.configMapKeyRef.name", True),
+    BadSpec("env-field-path", _from({"fieldRef": {"fieldPath": "spec.containers"}}),
+            f"{ENV}.valueFrom.fieldRef.fieldPath", True),
+    BadSpec("env-field-path-whole-labels", _from({"fieldRef": {"fieldPath": "metadata.labels"}}),
+            f"{ENV}.valueFrom.fieldRef.fieldPath", True),
+    BadSpec("env-field-api-version", _from({"fieldRef": {"fieldPath": "metadata.name", "apiVersion": "v2"}}),
+            f"{ENV}.valueFrom.fieldRef.apiVersion", True),
+    BadSpec("env-resource", _from({"resourceFieldRef": {"resource": "limits.nvidia.com/gpu"}}),
+            f"{ENV}.valueFrom.resourceFieldRef.resource", True),
+    BadSpec("env-resource-container", _from({"resourceFieldRef": {"resource": "limits.cpu", "containerName": "other"}}),
+            f"{ENV}.valueFrom.resourceFieldRef.containerName", True),
+    BadSpec("env-divisor-syntax", _from({"resourceFieldRef": {"resource": "limits.memory", "divisor": "lots"}}),
+            f"{ENV}.valueFrom.resourceFieldRef.divisor", True),
+    BadSpec("env-divisor-for-cpu", _from({"resourceFieldRef": {"resource": "limits.cpu", "divisor": "10m"}}),
+            f"{ENV}.valueFrom.resourceFieldRef.divisor", False),
+    BadSpec("env-divisor-for-memory", _from({"resourceFieldRef": {"resource": "requests.memory", "divisor": "1024"}}),
+            f"{ENV}.valueFrom.resourceFieldRef.divisor", False),
+    BadSpec("config-too-large", manifest(predictor={**IMAGE, "config": {"blob": "x" * 65_530}}),
+            "spec.predictor.config", False),
+    BadSpec("config-nan", manifest(predictor={**IMAGE, "config": {"threshold": float("nan")}}),
+            "spec.predictor.config.threshold", False),
+    # Secret names and keys
+    BadSpec("git-secret-name", manifest(predictor={"path": "p.py", "source": {"git": {
+        "repo": "https://git.example/m.git", "revision": "v1", "secretRef": {"name": "Bad_Name"}}}}),
+        "spec.predictor.source.git.secretRef.name", True),
+    BadSpec("auth-secret-name", manifest(auth={"secretRef": {"name": "Bad_Name"}}), "spec.auth.secretRef.name", True),
+    BadSpec("auth-secret-key-slash", manifest(auth={"secretRef": {"name": "demo-key", "key": "a/b"}}),
+            "spec.auth.secretRef.key", True),
+    BadSpec("auth-secret-name-too-long", manifest(auth={"secretRef": {"name": "a" * 254}}),
+            "spec.auth.secretRef.name", True),
+    # ingress (Kubernetes' ValidateIngressSpec)
+    BadSpec("ingress-host-ip", _ingress(host="10.0.0.1"), f"{INGRESS}.host", True),
+    BadSpec("ingress-host-ip-leading-zeros", _ingress(host="010.000.000.001"), f"{INGRESS}.host", True),
+    BadSpec("ingress-host-ipv6", _ingress(host="::1"), f"{INGRESS}.host", True),
+    BadSpec("ingress-host-upper-case", _ingress(host="API.example.com"), f"{INGRESS}.host", True),
+    BadSpec("ingress-host-inner-wildcard", _ingress(host="api.*.example.com"), f"{INGRESS}.host", True),
+    BadSpec("ingress-host-port", _ingress(host="api.example.com:443"), f"{INGRESS}.host", True),
+    BadSpec("ingress-path-dotdot", _ingress(path="/a/../b"), f"{INGRESS}.path", True),
+    BadSpec("ingress-path-double-slash", _ingress(path="/a//b"), f"{INGRESS}.path", True),
+    BadSpec("ingress-path-encoded-slash", _ingress(path="/a%2Fb"), f"{INGRESS}.path", True),
+    BadSpec("ingress-class-name", _ingress(className="Nginx_Public"), f"{INGRESS}.className", True),
+    BadSpec("ingress-tls-secret", _ingress(tls={"secretName": "Demo_TLS"}), f"{INGRESS}.tls.secretName", True),
+    # metadata: the API server checks any object's namespace, labels and annotations
+    BadSpec("namespace", _meta(namespace="Team_A"), "metadata.namespace", False),
+    BadSpec("label-key", _meta(labels={"bad key": "x"}), "metadata.labels", False),
+    BadSpec("label-value", _meta(labels={"team": "a b"}), "metadata.labels.team", False),
+    BadSpec("annotation-key", _meta(annotations={"example.com/bad key": "x"}), "metadata.annotations", False),
+]
