@@ -264,7 +264,22 @@ class SecretKeyReference(_Model):
 
 class GitSource(_Model):
     repo: str = Field(
-        description="Git repository URL (https://, ssh:// or scp-like git@host:org/repo.git).", min_length=1
+        description="Git repository URL (https://, ssh:// or scp-like git@host:org/repo.git). Never put "
+        "credentials in it (they would be copied into the pod spec in clear): reference a Secret with "
+        "`secretRef`.",
+        min_length=1,
+        max_length=2048,
+        json_schema_extra=cel(
+            ("!self.matches('^[hH][tT][tT][pP][sS]?://[^/?#]*@')",
+             "source.git.repo must not carry credentials (user or token before @): put them in a Secret and "
+             "reference it with source.git.secretRef"),
+            ("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*:[^/?#]*@')",
+             "source.git.repo must not carry a password (user:password@): put it in a Secret and reference it "
+             "with source.git.secretRef"),
+            ("!self.matches('[?&#](access_token|private_token|token|password)=')",
+             "source.git.repo must not carry a token in its query: put it in a Secret and reference it with "
+             "source.git.secretRef"),
+        ),
     )
     revision: str = Field(
         description="Commit SHA, tag or branch to check out. A branch is resolved when each pod starts, "

@@ -164,6 +164,13 @@ BAD_SPECS: list[BadSpec] = [
     BadSpec("config-nan", manifest(predictor={**IMAGE, "config": {"threshold": float("nan")}}),
             "spec.predictor.config.threshold", False),
     # Secret names and keys
+    *(BadSpec(f"git-credentials-in-url-{n}", manifest(predictor={"path": "p.py", "source": {"git": {
+        "repo": repo, "revision": "v1"}}}), "spec.predictor.source.git.repo", True)
+      for n, repo in enumerate(["https://ghp_token@github.com/org/repo.git",
+                                "https://user:p@ss@git.example/m.git",
+                                "ssh://git:secret@git.example/m.git",
+                                "https://git.example/m.git?private_token=abc",
+                                "HTTP://user@git.example/m.git"])),
     BadSpec("git-secret-name", manifest(predictor={"path": "p.py", "source": {"git": {
         "repo": "https://git.example/m.git", "revision": "v1", "secretRef": {"name": "Bad_Name"}}}}),
         "spec.predictor.source.git.secretRef.name", True),
