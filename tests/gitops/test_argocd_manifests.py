@@ -138,11 +138,25 @@ def test_predictors_application_syncs_only_predictorapi_manifests() -> None:
     assert example_dirs <= {m.parent for m in manifests}, "an example's manifest is not synced"
 
 
+OPTIONAL = ARGOCD / "optional"
+
+
 def test_apps_folder_holds_the_children_and_root_points_at_it() -> None:
     root = app_with_path("argocd/apps")
     assert wave(root) == 0 and root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     children = {d["metadata"]["name"] for p, d in OBJECTS if p.parent == ARGOCD / "apps"}
-    assert children == {n for n in APPS if n != root["metadata"]["name"]} | {"predictorapi"}
+    optional = {d["metadata"]["name"] for p, d in OBJECTS if p.parent == OPTIONAL}
+    assert children == {n for n in APPS if n != root["metadata"]["name"]} - optional | {"predictorapi"}
+
+
+def test_monitoring_is_an_opt_in_the_root_does_not_sync() -> None:
+    """The monitoring Application needs the Prometheus Operator's CRDs: the default install leaves it out."""
+    monitoring = app_with_path("monitoring")
+    (path,) = [p for p, d in OBJECTS if d is monitoring]
+    assert path.parent == OPTIONAL, "argocd/apps/ is synced by the root: monitoring must not be in it"
+    assert f"kubectl apply -n argocd -f {path.relative_to(REPO)}" in path.read_text()
+    docs = (REPO / "docs" / "gitops.md").read_text()
+    assert f"`{path.relative_to(REPO)}`" in docs and f"kubectl apply -n argocd -f {path.relative_to(REPO)}" in docs
 
 
 def test_app_of_apps_waits_on_child_health() -> None:

@@ -14,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check PredictorAPI manifests against the CRD (schema and CEL rules)",
         description="Check every PredictorAPI document in the given files or folders against the CRD's "
         "schema and CEL rules. Prints one line per problem (file: field: message) and exits 1 if any. "
-        "Other kinds of documents are skipped.",
+        "Other kinds of documents are skipped; a folder holding no PredictorAPI manifest is a problem "
+        "(a wrong path, most likely). Files named one by one may hold none (as pre-commit passes them).",
     )
     parser.add_argument("paths", nargs="+", type=Path, help="YAML files or folders")
     parser.add_argument("-q", "--quiet", action="store_true", help="print problems only")
@@ -22,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate; exit 0 when every manifest is valid, 1 otherwise."""
+    """Validate; exit 0 when every manifest is valid, 1 when one is not or a folder holds none."""
     from predictorapi.manifest import ManifestError, iter_predictorapis
     from predictorapi.validation import validate_document
 
@@ -36,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
             documents = list(iter_predictorapis(path))
         except ManifestError as exc:
             print(exc)
+            failed += 1
+            continue
+        if not documents and path.is_dir():
+            print(f"{path}: no PredictorAPI manifest in this folder (no YAML document of kind PredictorAPI)")
             failed += 1
             continue
         for file, document in documents:
