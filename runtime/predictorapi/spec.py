@@ -8,6 +8,7 @@ expressions attached with :func:`cel` so they land in the generated CRD as
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,6 +57,11 @@ IntOrString = int | str
 """A Kubernetes int-or-string (`x-kubernetes-int-or-string`), e.g. `1` or `"25%"`."""
 Quantity = int | str
 """A Kubernetes resource quantity, e.g. `"500m"`, `"2Gi"` or `2`."""
+
+
+def int_or_percent_is_zero(value: IntOrString) -> bool:
+    """Whether an int-or-percent means 0, as Kubernetes reads it (`0`, `"0%"`, `"00%"`)."""
+    return value == 0 if isinstance(value, int) else re.fullmatch(r"0+%", value) is not None
 
 
 MAX_CONFIG_BYTES = 65536
@@ -462,8 +468,9 @@ class UpdateStrategy(_Model):
     model_config = ConfigDict(
         json_schema_extra=cel(
             (
-                "!(self.maxSurge == 0 || self.maxSurge == '0%') || "
-                "!(self.maxUnavailable == 0 || self.maxUnavailable == '0%') || self.mode == 'NoSurge'",
+                "!(self.maxSurge == 0 || string(self.maxSurge).matches('^0+%$')) || "
+                "!(self.maxUnavailable == 0 || string(self.maxUnavailable).matches('^0+%$')) || "
+                "self.mode == 'NoSurge'",
                 "updateStrategy.maxSurge and updateStrategy.maxUnavailable cannot both be 0",
             ),
         )

@@ -116,6 +116,8 @@ BAD_SPECS: list[BadSpec] = [
     # rollout: IntOrString as a Deployment reads it
     BadSpec("max-unavailable-over-100-percent", manifest(updateStrategy={"maxUnavailable": "101%"}),
             "spec.updateStrategy.maxUnavailable", True),
+    BadSpec("surge-and-unavailable-zero-padded", manifest(updateStrategy={"maxSurge": "00%", "maxUnavailable": 0}),
+            "spec.updateStrategy", True),
     BadSpec("max-surge-int32", manifest(updateStrategy={"maxSurge": 3_000_000_000}),
             "spec.updateStrategy.maxSurge", True),
     BadSpec("max-surge-fraction", manifest(updateStrategy={"maxSurge": "1.5%"}), "spec.updateStrategy.maxSurge",

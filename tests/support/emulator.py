@@ -1,10 +1,21 @@
 """kmock's Kubernetes emulator, with the gaps of kmock 0.8 filled, served over real HTTP in a thread.
 
 Filled gaps: creation sets uid/resourceVersion/creationTimestamp/generation/namespace and answers
-201; `metadata.generation` grows when `spec` changes; the `status` subresource only changes `status`;
-lists carry `kind`/`apiVersion`; watch streams are JSON for kubectl; deleting an owner deletes what it
-owns (the garbage collector); the request history is trimmed so a long run does not slow down.
-Faults can be injected: `emulator.fail(method, plural, status, times)`.
+201; `metadata.generation` grows when anything but metadata and status changes; the `status`
+subresource only changes `status`; PUT replaces (kmock merges); lists carry `kind`/`apiVersion`; watch
+streams are JSON for kubectl; deleting an owner deletes what it owns (the garbage collector); the request
+history is trimmed so a long run does not slow down.
+
+Strict by default (`emulator_running(strict=True)`): every create, update and patch of a built-in kind
+the operator writes, of a PredictorAPI and of a ServiceMonitor is admitted as a real API server would
+(tests/support/strict.py: official schemas plus the API server's own checks, the CRD read from crds/ at
+start with its defaults, structural schema and CEL rules), on the object the write would store (a patch
+is checked merged); a refusal is the API server's 422 `Status` naming the field. Stored quantities are
+canonical (`1.5` → `1500m`). `emulator.lenient(plural)` lets invalid objects of a resource in, as objects
+stored before a stricter CRD was installed.
+
+Faults can be injected: `emulator.fail(method, plural, status, times, message)` answers with the
+`Status` the API server would send for `status` (reason `Invalid` for 422, `Conflict`, `InternalError`...).
 """
 
 from __future__ import annotations
@@ -14,21 +25,24 @@ import copy
 import datetime
 import itertools
 import json
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import jsonpatch
 import kmock
-from kmock._internal import enums, rendering
+from kmock._internal import dicts, enums, rendering
 
 from predictorapi import spec
 from predictorapi.contracts import kinds
+from support.strict import CRD_DIR, REASONS, Admission, failure_status, qualified_kind, strip_nulls
 
 # Subresources the API server serves for each kind the operator uses (the kinds are the operator's own).
 SUBRESOURCES = {kinds.PREDICTORAPI: {"status", "scale"}, kinds.DEPLOYMENT: {"status", "scale"},
@@ -51,6 +65,8 @@ RESOURCES = [
 ]
 MONITORING = _resource(kinds.SERVICE_MONITOR)
 KEEP_REQUESTS = 50
+KEEP_VERSIONS = 4
+"""Versions of each object kept in kmock's history (it grows by one per write otherwise)."""
 
 
 @dataclass
@@ -59,6 +75,17 @@ class Fault:
     plural: str
     status: int
     times: int
+    message: str | None = None
+    hits: list[str] = dataclass_field(default_factory=list)
+    """Names of the objects whose requests it answered (the last ones)."""
+
+
+class Refused(Exception):
+    """A write the API server answers with an error `Status` instead of performing it."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message"))
+        self.body = body
 
 
 class Emulator(kmock.KubernetesEmulator):
@@ -74,13 +101,19 @@ class Emulator(kmock.KubernetesEmulator):
         """Requests served (the emulator's own load, for benchmarks)."""
         self.verbs: set[tuple[str, str, str, str]] = set()
         """(user agent, API group, resource[/subresource], RBAC verb) of every request served."""
+        self.admission: Admission | None = None
+        """The API server's validation of writes (None: everything is stored as sent)."""
+        self.refusals: list[dict[str, Any]] = []
+        """Every `Status` the admission answered with (the last ones), for the tests' messages."""
+        self._lenient: set[str] = set()
 
     def declare(self, key: str, kind: str, namespaced: bool, subresources: set[str],
                 shortnames: set[str] | None = None) -> None:
         """Serve a resource in discovery (and lists of it, even when empty)."""
         self.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced, subresources=subresources,
                                                  shortnames=shortnames or set(), singular=kind.lower(),
-                                                 verbs={"get", "list", "watch", "create", "patch", "delete"})
+                                                 verbs={"get", "list", "watch", "create", "update", "patch",
+                                                        "delete"})
         self._kinds[key.rsplit("/", 1)[-1]] = kind
 
     def drop_watches(self) -> None:
@@ -94,9 +127,55 @@ class Emulator(kmock.KubernetesEmulator):
                 return
             yield item
 
-    def fail(self, method: str, plural: str, status: int, times: int = 1) -> None:
-        """Answer the next `times` `method` requests on `plural` with `status`."""
-        self._faults.append(Fault(method.upper(), plural, status, times))
+    def fail(self, method: str, plural: str, status: int, times: int = 1, message: str | None = None) -> Fault:
+        """Answer the next `times` `method` requests on `plural` with `status`, as the API server does: a
+        `Status` body with its reason (`Invalid` for 422, `Conflict` for 409, `InternalError` for 500...)
+        and `message` (else the API server's usual words for that status)."""
+        fault = Fault(method.upper(), plural, status, times, message)
+        self._faults.append(fault)
+        return fault
+
+    @contextmanager
+    def lenient(self, *plurals: str) -> Iterator[None]:
+        """Store objects of `plurals` without admission while inside (as if written before a stricter CRD)."""
+        added = set(plurals) - self._lenient
+        self._lenient |= added
+        try:
+            yield
+        finally:
+            self._lenient -= added
+
+    def _fault_status(self, request: rendering.Request, fault: Fault) -> dict[str, Any]:
+        """The `Status` a real API server sends with `fault.status` for this request."""
+        assert request.resource is not None
+        plural, group = request.resource.plural or "", request.resource.group or ""
+        data = request.data if isinstance(request.data, dict) else {}
+        name = request.name or (data.get("metadata") or {}).get("name") or ""
+        kind = self._kinds.get(plural, plural)
+        resource = f"{plural}.{group}" if group else plural
+        code, message = fault.status, fault.message
+        fault.hits[:] = [*fault.hits[-(KEEP_REQUESTS - 1):], name]
+        details: dict[str, Any] = {"name": name, **({"group": group} if group else {}), "kind": plural}
+        reason = REASONS.get(code)
+        if code == 422:
+            details = {**details, "kind": kind, "causes": []}
+            message = message or f"{qualified_kind(kind, group)} {json.dumps(name)} is invalid: injected {code}"
+        elif code == 409:
+            reason = "AlreadyExists" if request.action == enums.action.CREATE else "Conflict"
+            message = message or (f"{resource} {json.dumps(name)} already exists" if reason == "AlreadyExists" else
+                                  f"Operation cannot be fulfilled on {resource} {json.dumps(name)}: the object has "
+                                  "been modified; please apply your changes to the latest version and try again")
+        elif code == 404:
+            message = message or f"{resource} {json.dumps(name)} not found"
+        elif code in (429, 503, 504):
+            details["retryAfterSeconds"] = 1
+            message = message or {429: "the server has received too many requests and has asked us to try again "
+                                       "later", 503: "the server is currently unable to handle the request",
+                                  504: "the server was unable to return a response in the time allotted, but may "
+                                       "still be processing the request"}[code]
+        elif code == 500:
+            message = message or f"Internal error occurred: injected {code}"
+        return failure_status(code, message or f"injected {code}", reason, details)
 
     def _fault(self, request: rendering.Request) -> Fault | None:
         for fault in self._faults:
@@ -117,29 +196,103 @@ class Emulator(kmock.KubernetesEmulator):
         agent = request.headers.get("User-Agent", "")
         self.verbs.add((agent, request.resource.group or "", resource, verb or "?"))
 
-    def _stamp(self, request: rendering.Request) -> None:
-        """Fill in what the API server sets on create and update."""
-        data = request.data if isinstance(request.data, dict) else None
-        if request.action == enums.action.CREATE and data is not None:
-            meta = data.setdefault("metadata", {})
+    def _stored(self, request: rendering.Request) -> dict[str, Any] | None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self._objects or self._objects[key].deleted:
+            return None
+        return copy.deepcopy(self._objects[key].raw)
+
+    @staticmethod
+    def _patched(current: dict[str, Any], request: rendering.Request) -> dict[str, Any]:
+        """The object a PUT or PATCH would leave (JSON patch, else merge patch as kmock applies it)."""
+        body = request.data
+        if request.method == enums.method.PUT:
+            if not isinstance(body, dict):
+                raise Refused(failure_status(400, "the body of a PUT must be an object"))
+            replaced = copy.deepcopy(body)
+            meta, before = replaced.setdefault("metadata", {}), current.get("metadata") or {}
+            for key in ("uid", "creationTimestamp", "namespace", "generation", "deletionTimestamp"):
+                if key in before:
+                    meta[key] = before[key]
+            rv = meta.get("resourceVersion")
+            if rv and rv != before.get("resourceVersion"):
+                raise Refused(failure_status(409, "Operation cannot be fulfilled: the object has been modified; "
+                                                  "please apply your changes to the latest version and try again"))
+            return replaced
+        if isinstance(body, list):
+            try:
+                return jsonpatch.apply_patch(copy.deepcopy(current), body)
+            except jsonpatch.JsonPatchTestFailed as exc:  # e.g. a stale resourceVersion: the API server's 422
+                raise Refused(failure_status(422, "the server rejected our request due to an error in our "
+                                                  f"request: {exc}")) from exc
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                raise Refused(failure_status(422, str(exc))) from exc
+        if isinstance(body, dict):
+            try:
+                return dict(dicts.patch_dict(copy.deepcopy(current), body))
+            except ValueError as exc:
+                raise Refused(failure_status(422, str(exc))) from exc
+        raise Refused(failure_status(400, "the body of a PATCH must be a JSON patch or a merge patch"))
+
+    def _admit(self, request: rendering.Request) -> None:
+        """Compute what a create or update would store, stamp it as the API server does, admit it, and make
+        kmock store exactly that. Raises `Refused` with the answer instead."""
+        resource, action = request.resource, request.action
+        if resource is None or action not in (enums.action.CREATE, enums.action.UPDATE):
+            return
+        if action == enums.action.CREATE:
+            if not isinstance(request.data, dict) or request.subresource:
+                return
+            current = None
+            candidate = strip_nulls(copy.deepcopy(request.data))
+        else:
+            if not request.name or request.subresource not in (None, "status"):
+                return
+            current = self._stored(request)
+            if current is None:
+                group = resource.group or ""
+                where = f"{resource.plural}.{group}" if group else resource.plural
+                raise Refused(failure_status(404, f"{where} {json.dumps(request.name)} not found", None,
+                                             {"name": request.name, "kind": resource.plural,
+                                              **({"group": group} if group else {})}))
+            patched = strip_nulls(self._patched(current, request))
+            if request.subresource == "status":
+                candidate = copy.deepcopy(current)
+                candidate.pop("status", None)
+                if "status" in patched:
+                    candidate["status"] = patched["status"]
+            else:
+                candidate = patched
+        meta = candidate.setdefault("metadata", {})
+        if action == enums.action.CREATE:
             if request.namespace:
                 meta["namespace"] = request.namespace
             meta.setdefault("uid", str(uuid.uuid4()))
             meta["creationTimestamp"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            meta["resourceVersion"] = str(next(self._rv))
             meta["generation"] = 1
-        elif request.action == enums.action.UPDATE and data is not None:
-            key = (request.resource, request.namespace, request.name)
-            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
-            if request.subresource == "status":
-                for extra in [k for k in data if k != "status"]:
-                    del data[extra]
-            meta = data.setdefault("metadata", {})
-            meta["resourceVersion"] = str(next(self._rv))
-            if current is not None and "spec" in data:
-                merged = kmock_merge(copy.deepcopy(current.get("spec") or {}), data["spec"])
-                if merged != current.get("spec"):
-                    meta["generation"] = (current.get("metadata") or {}).get("generation", 1) + 1
+        if self.admission is not None and resource.plural not in self._lenient:
+            try:
+                refusal = self.admission.admit(resource.group or "", resource.version or "", resource.plural or "",
+                                               candidate, current, request.subresource)
+            except Exception as exc:  # a gap in the emulator's own checks: say so rather than hang a client
+                raise Refused(failure_status(500, f"Internal error occurred: the emulator's admission failed: "
+                                                  f"{exc!r}")) from exc
+            if refusal is not None:
+                self.refusals = [*self.refusals[-(KEEP_REQUESTS - 1):], refusal.status()]
+                raise Refused(refusal.status())
+        meta["resourceVersion"] = str(next(self._rv))
+        if current is not None:
+            def content(obj: dict[str, Any]) -> dict[str, Any]:
+                return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+            generation = (current.get("metadata") or {}).get("generation", 1)
+            meta["generation"] = generation + 1 if content(candidate) != content(current) else generation
+        if action == enums.action.CREATE:
+            request.data.clear()
+            request.data.update(candidate)
+        else:  # kmock merges what it is given: store the result, then let it apply an empty patch (and notify)
+            stored = self._objects[(resource, request.namespace, request.name)]
+            stored.history = [*stored.history[-(KEEP_VERSIONS - 1):], candidate]  # trimmed, as the requests are
+            request.data.clear()
 
     async def _collect_garbage(self, uid: str) -> None:
         """Delete every object owned by `uid` (and what those own)."""
@@ -153,33 +306,37 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         del self._requests[:-KEEP_REQUESTS]  # kmock matches against its whole history: keep it short
+        if request.method == enums.method.PUT and request.resource is not None and request.name and \
+                request.action is None:  # kmock 0.8 does not route PUT: it is an update (replacing, below)
+            object.__setattr__(request, "action", enums.action.UPDATE)
         self.served += 1
         self._record_verb(request)
         fault = self._fault(request)
         if fault is not None:
-            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": fault.status,
-                    "reason": "Injected", "message": f"injected {fault.status}"}
+            body = self._fault_status(request, fault)
             return aiohttp.web.json_response(body, status=fault.status)
         if request.resource is not None and request.action == enums.action.CREATE and isinstance(
                 request.data, dict):
+            name = (request.data.get("metadata") or {}).get("name")
             key = (request.resource, request.namespace or (request.data.get("metadata") or {}).get("namespace"),
-                   (request.data.get("metadata") or {}).get("name"))
+                   name)
             if key in self._objects and not self._objects[key].deleted:
-                body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
-                        "reason": "AlreadyExists", "message": f"{key[2]} already exists"}
+                group = request.resource.group or ""
+                where = f"{request.resource.plural}.{group}" if group else request.resource.plural
+                body = failure_status(409, f"{where} {json.dumps(name)} already exists", "AlreadyExists",
+                                      {"name": name, "kind": request.resource.plural,
+                                       **({"group": group} if group else {})})
                 return aiohttp.web.json_response(body, status=409)
         key, uid = None, None
         if request.action in (enums.action.DELETE, enums.action.UPDATE) and request.name:
             key = (request.resource, request.namespace, request.name)
             if key in self._objects and not self._objects[key].deleted:
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
-        self._stamp(request)
         try:
-            response = await super()._handle(request)
-        except jsonpatch.JsonPatchTestFailed as exc:  # e.g. a stale resourceVersion: the API server's 422
-            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
-                    "message": f"the server rejected our request due to an error in our request: {exc}"}
-            return aiohttp.web.json_response(body, status=422)
+            self._admit(request)
+        except Refused as refused:
+            return aiohttp.web.json_response(refused.body, status=refused.body["code"])
+        response = await super()._handle(request)
         if request.action == enums.action.CREATE and response.status == 200:
             response.set_status(201)
         if uid and self._objects[key].deleted:  # deleted now, or released by its last finalizer
@@ -213,18 +370,6 @@ class Emulator(kmock.KubernetesEmulator):
         return result
 
 
-def kmock_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7386), as the emulator applies it."""
-    for key, value in patch.items():
-        if value is None:
-            base.pop(key, None)
-        elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = kmock_merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 @dataclass
 class RunningEmulator:
     """An emulator serving on loopback, with the kubeconfig that reaches it."""
@@ -256,15 +401,22 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 
 @contextmanager
-def emulator_running(directory: Path, *, monitoring: bool = True) -> Iterator[RunningEmulator]:
-    """Start the emulator on a loopback port in a background thread."""
+def emulator_running(directory: Path, *, monitoring: bool = True, strict: bool | None = None,
+                     crd_dir: Path = CRD_DIR) -> Iterator[RunningEmulator]:
+    """Start the emulator on a loopback port in a background thread; `strict`: admit writes as the API server
+    does (with the CRDs of `crd_dir`, read now); by default unless the environment sets `EMULATOR_STRICT=0`."""
+    if strict is None:
+        strict = os.environ.get("EMULATOR_STRICT", "1") != "0"
     loop = asyncio.new_event_loop()
     started: dict[str, Any] = {}
     stop = asyncio.Event()
     ready = threading.Event()
 
+    admission = Admission(crd_dir) if strict else None
+
     async def serve() -> None:
         emulator = Emulator()
+        emulator.admission = admission
         for resource in RESOURCES + ([MONITORING] if monitoring else []):
             emulator.declare(*resource)
         async with emulator, kmock.Server(emulator) as server:
@@ -281,3 +433,5 @@ def emulator_running(directory: Path, *, monitoring: bool = True) -> Iterator[Ru
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        if admission is not None:
+            admission.close()

@@ -16,7 +16,7 @@ from predictorapi.contracts.pod import (
     RUNTIME_CONTAINER,
 )
 from predictorapi.runtime_env import runtime_env
-from predictorapi.spec import PredictorAPI
+from predictorapi.spec import PredictorAPI, int_or_percent_is_zero
 from predictorapi_operator.builders.meta import (
     BuildOptions,
     fixed_replicas,
@@ -68,7 +68,7 @@ def rolling_update(api: PredictorAPI) -> dict[str, Any]:
     """RollingUpdate parameters; `NoSurge` never needs a spare (GPU) node during a rollout."""
     strategy = api.spec.update_strategy
     if strategy.mode == "NoSurge":
-        unavailable = strategy.max_unavailable if strategy.max_unavailable not in (0, "0%") else 1
+        unavailable = 1 if int_or_percent_is_zero(strategy.max_unavailable) else strategy.max_unavailable
         return {"maxSurge": 0, "maxUnavailable": unavailable}
     return {"maxSurge": strategy.max_surge, "maxUnavailable": strategy.max_unavailable}
 
