@@ -6,11 +6,19 @@ Run with `kopf run -m predictorapi_operator.handlers --all-namespaces`, or
 Drift: the Deployment, Service, HPA, PodDisruptionBudget and Ingress of every API are watched (by
 label) and any change or deletion of one re-reconciles its PredictorAPI at once; a timer also
 re-applies every PredictorAPI every `resync_seconds` (covering ServiceMonitors and missed events).
+
+Failures: every outcome is in the status (`reconcile` writes it even when children fail). A spec change
+is handled at once (the spec handler does not stay in a retry loop on refusals: it finishes). What a
+retry could fix (a refused or name-conflicting child, a refused status, a transient API error) is retried
+by the resync timer with a growing delay (`RETRY_DELAYS`, never longer than the resync period).
+Events: one Warning Event per new Degraded verdict of the operator's own (InvalidSpec, NameConflict,
+ApplyFailed) and per new status-write failure, not one per retry.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -19,8 +27,8 @@ from kubernetes.client.exceptions import ApiException
 from predictorapi import spec
 from predictorapi.contracts import kinds
 from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABEL
-from predictorapi_operator.kube import Kube, load_config
-from predictorapi_operator.reconcile import reconcile
+from predictorapi_operator.kube import Kube, api_message, load_config
+from predictorapi_operator.reconcile import Outcome, reconcile
 from predictorapi_operator.settings import OperatorSettings
 
 RESOURCE = (spec.GROUP, spec.VERSION, spec.PLURAL)
@@ -28,6 +36,9 @@ CHILD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY}
 HANDLER_THREADS = 16  # sync handlers mostly wait on the API server, not on the CPU
 # Read once when kopf imports this module: kopf needs the timer interval at registration.
 RESYNC_SECONDS = OperatorSettings().resync_seconds
+RETRY_DELAYS = (1, 2, 5, 10, 30, 60)
+"""Seconds before the n-th retry of a reconcile that failed (capped at the resync period): no hot loop."""
+STATUS_WRITE_FAILED = "StatusWriteFailed"
 
 
 @kopf.on.startup()
@@ -39,40 +50,74 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=spec.GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]  # backoff on API errors, no hot loop
+    settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]  # backoff on the framework's own API errors
     settings.execution.max_workers = HANDLER_THREADS
+    # A PredictorAPI deleted while its resync runs waits for that reconcile to end before kopf lets it go:
+    # check again soon (kopf's default is a minute) so deleting is not held up by one slow resync.
+    settings.background.cancellation_polling = 2
+    memo.announced = {}
+    memo.announced_lock = threading.Lock()
 
 
-def _reconcile(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, *, announce: bool) -> None:
+def retry_delay(retry: int, resync: float = RESYNC_SECONDS) -> float:
+    """The delay before retry number `retry` (0-based): growing, never past the resync period."""
+    return min(RETRY_DELAYS[min(retry, len(RETRY_DELAYS) - 1)], resync)
+
+
+def _announce(body: kopf.Body, memo: kopf.Memo, key: str, verdict: tuple[str, str] | None,
+              new: tuple[str, str] | None) -> None:
+    """One Warning Event per new verdict: `new` is new relative to the object's status, and is posted
+    unless this process already posted it (the status may lag behind, or not be writable at all)."""
+    with memo.announced_lock:
+        last = memo.announced.get(key)
+        if verdict is None:
+            memo.announced.pop(key, None)
+        else:
+            memo.announced[key] = verdict
+    if new is not None and new != last:
+        kopf.event(body, type="Warning", reason=new[0], message=new[1])
+
+
+def _run(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger) -> Outcome:
+    """Reconcile, log what changed and what failed, post the Events; the caller decides on retries."""
     try:
         outcome = reconcile(body, memo.kube, memo.settings)
-    except ApiException as exc:
-        if exc.status in (400, 403, 422):  # the API server refused what we built: no retry will fix it
-            kopf.event(body, type="Warning", reason="ApplyFailed", message=f"{exc.status} {exc.reason}")
-            raise kopf.PermanentError(f"the API server refused a child: {exc.status} {exc.reason}") from exc
-        raise kopf.TemporaryError(f"API error {exc.status} {exc.reason}; retrying", delay=2) from exc
-    if outcome.invalid:
-        if announce:
-            kopf.event(body, type="Warning", reason="InvalidSpec", message=outcome.invalid)
-            raise kopf.PermanentError(outcome.invalid)
-        return
+    except ApiException as exc:  # reading the cluster failed (discovery, the Deployment): nothing to report
+        return Outcome(transient=f"API error: {api_message(exc)}")
+    uid = body.get("metadata", {}).get("uid", "")
+    _announce(body, memo, uid, outcome.verdict, outcome.announce)
+    status_failure = (STATUS_WRITE_FAILED, outcome.status_error) if outcome.status_error else None
+    _announce(body, memo, f"{uid}/status", status_failure, status_failure)
     changed = [a for a in outcome.actions if not a.endswith("unchanged")]
     if changed:
         logger.info("reconciled: %s", ", ".join(changed))
+    for problem in (*outcome.conflicts, *outcome.refused, outcome.status_error, outcome.transient):
+        if problem:
+            logger.warning("%s", problem)
+    return outcome
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def on_spec(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """A PredictorAPI appeared, changed or was found at start-up."""
-    _reconcile(body, memo, logger, announce=True)
+def on_spec(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, retry: int, **_: Any) -> None:
+    """A PredictorAPI appeared, changed or was found at start-up. Refusals and name conflicts are in the
+    status and retried by the resync timer, so that the next spec change is handled at once; an invalid
+    spec waits for the next spec change; only transient errors are retried here."""
+    outcome = _run(body, memo, logger)
+    if outcome.transient:
+        raise kopf.TemporaryError(f"{outcome.transient}; retrying", delay=retry_delay(retry))
+    if outcome.invalid:
+        raise kopf.PermanentError(outcome.invalid)
 
 
 @kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """Periodic re-apply: restores children edited by hand, refreshes the status."""
-    _reconcile(body, memo, logger, announce=False)
+def resync(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, retry: int, **_: Any) -> None:
+    """Periodic re-apply: restores children edited by hand, refreshes the status, and retries what
+    failed, sooner than the period at first (a removed name squatter heals here)."""
+    outcome = _run(body, memo, logger)
+    if not outcome.settled:
+        raise kopf.TemporaryError("not settled; retrying", delay=retry_delay(retry))
 
 
 def _owner_event(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger) -> None:
@@ -81,10 +126,14 @@ def _owner_event(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger)
     name, namespace = (meta.get("labels") or {}).get(API_LABEL), meta.get("namespace")
     if not name or not hasattr(memo, "kube"):
         return
-    owner = memo.kube.get(spec.KIND, namespace, name)
+    try:
+        owner = memo.kube.get(spec.KIND, namespace, name)
+    except ApiException as exc:
+        logger.warning("cannot read %s %s/%s (the resync retries): %s", spec.KIND, namespace, name, api_message(exc))
+        return
     if owner is None or (owner.get("metadata") or {}).get("deletionTimestamp"):
         return
-    _reconcile(kopf.Body(owner), memo, logger, announce=False)
+    _run(kopf.Body(owner), memo, logger)  # an event handler is not retried: what it cannot settle, the timer does
 
 
 def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:

@@ -11,21 +11,46 @@ server-side apply of a new object with 404 and has no managed fields), it needs 
 and no longer wants are removed, and fields others set (an HPA's replica count, a mesh's sidecar
 annotations) are left alone. The price is one GET per child per reconcile, and the annotation's size
 (bounded with the rest of the metadata at 256 KiB).
+
+Ownership is decided here and only here (`apply`, `delete_owned`): an object is patched or deleted
+only when it carries the owner's uid in its ownerReferences. A same-named object without it (a
+user's own Service, something another controller owns) is never touched: `apply` raises `NotOwned`.
+Nothing is ever adopted. Patches and deletes carry the uid that was checked, so an object replaced
+between the GET and the write is refused by the API server instead of being overwritten.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils import parse_quantity
 
 from predictorapi.contracts.kinds import BY_KIND
 from predictorapi.contracts.labels import LAST_APPLIED_ANNOTATION as LAST_APPLIED
 
 MERGE_PATCH = "application/merge-patch+json"
+RETRIED_STATUSES = {0, 404, 408, 409, 429}
+"""Client-error statuses that a later attempt can get past: no connection (0), an object that vanished
+between two calls (404), timeouts, optimistic-concurrency conflicts, rate limiting. Every other 4xx is
+the API server refusing what was sent (`refused`); 5xx are retried too."""
+QUANTITY_PARENTS = {"limits", "requests"}
+"""Keys whose values are all quantities (a container's `resources`)."""
+QUANTITY_KEYS = {"sizeLimit", "averageValue"}
+"""Keys holding one quantity (an `emptyDir`'s size, an HPA target); and `value` under `target`."""
+
+
+class NotOwned(Exception):
+    """A same-named object exists and does not carry the owner's uid: it is left as it is."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} {name} exists and is not owned by this PredictorAPI")
+        self.kind, self.name = kind, name
 
 
 def load_config(connections: int = 16) -> client.ApiClient:
@@ -47,13 +72,55 @@ def path(kind: str, namespace: str | None, name: str | None = None, subresource:
     return "/".join(p for p in parts if p)
 
 
-def is_subset(desired: Any, live: Any) -> bool:
-    """Whether `live` already has every value of `desired` (server-added fields ignored)."""
+def refused(exc: ApiException) -> bool:
+    """Whether the API server refused the request itself (400, 403, 422, ...): retrying the same
+    request will not help until something changes. Other errors are transient."""
+    status = exc.status or 0
+    return 400 <= status < 500 and status not in RETRIED_STATUSES
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own words: the `message` of its Status body (it names the field), else the
+    HTTP status line."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return " ".join(str(p) for p in (exc.status, exc.reason) if p) or "no response"
+
+
+def owned_by(obj: dict[str, Any] | None, uid: str) -> bool:
+    """Whether `obj` carries an ownerReference to the object with this uid."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(ref.get("uid") == uid for ref in refs)
+
+
+def _quantity(value: Any) -> Decimal | None:
+    try:
+        return parse_quantity(value) if isinstance(value, (str, int, float)) else None
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def _same_quantity(desired: Any, live: Any) -> bool:
+    ours, theirs = _quantity(desired), _quantity(live)
+    return ours is not None and ours == theirs
+
+
+def is_subset(desired: Any, live: Any, key: str | None = None, parent: str | None = None) -> bool:
+    """Whether `live` already has every value of `desired` (server-added fields ignored). Quantities the
+    API server canonicalises (`1.5` → `1500m`, `0.5Gi` → `512Mi`) compare by value."""
     if isinstance(desired, dict):
-        return isinstance(live, dict) and all(is_subset(v, live.get(k)) for k, v in desired.items())
+        return isinstance(live, dict) and all(is_subset(v, live.get(k), k, key) for k, v in desired.items())
     if isinstance(desired, list):
-        return isinstance(live, list) and len(desired) == len(live) and all(map(is_subset, desired, live))
-    return desired == live or (desired is not None and str(desired) == str(live))
+        return isinstance(live, list) and len(desired) == len(live) and all(
+            is_subset(d, v, None, key) for d, v in zip(desired, live, strict=True))
+    if desired == live or (desired is not None and str(desired) == str(live)):
+        return True
+    quantity = parent in QUANTITY_PARENTS or key in QUANTITY_KEYS or (key == "value" and parent == "target")
+    return quantity and _same_quantity(desired, live)
 
 
 def removals(last: Any, desired: Any) -> dict[str, Any] | None:
@@ -85,6 +152,17 @@ def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _keeping_other_owners(body: dict[str, Any], live: dict[str, Any], uid: str) -> dict[str, Any]:
+    """`body` whose ownerReferences keep the live object's references to other owners, in their order,
+    with ours in place of the live one (a merge patch replaces the list whole)."""
+    ours = [ref for ref in body["metadata"].get("ownerReferences") or [] if ref.get("uid") == uid]
+    live_refs = (live.get("metadata") or {}).get("ownerReferences") or []
+    if not ours or all(ref.get("uid") == uid for ref in live_refs):
+        return body
+    refs = [ours[0] if ref.get("uid") == uid else ref for ref in live_refs]
+    return {**body, "metadata": {**body["metadata"], "ownerReferences": refs}}
+
+
 @dataclass
 class Kube:
     """Thin, synchronous access to the API server (kopf runs sync handlers in threads)."""
@@ -93,15 +171,20 @@ class Kube:
 
     def request(self, method: str, url: str, body: Any = None, *, content_type: str = "application/json",
                 query: list[tuple[str, str]] | None = None) -> Any:
-        """One API call; returns the decoded JSON body. Raises `ApiException` on error statuses."""
+        """One API call; returns the decoded JSON body. Raises `ApiException` on error statuses, and
+        with status 0 when the API server cannot be reached."""
         request = self.api.param_serialize(
             method, url, query_params=query or [], body=body, auth_settings=["BearerToken"],
             header_params={"Accept": "application/json", "Content-Type": content_type},
         )
-        response = self.api.call_api(*request)
-        data = response.read()
+        try:
+            response = self.api.call_api(*request)
+            data = response.read()
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiException(status=0, reason=f"cannot reach the API server: {exc}") from exc
         if not 200 <= response.status < 300:
-            raise ApiException(status=response.status, reason=response.reason, http_resp=response)
+            raise ApiException(status=response.status, reason=response.reason, http_resp=response,
+                               body=data.decode("utf-8", "replace") if data else None)
         return json.loads(data) if data else None
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -122,10 +205,12 @@ class Kube:
         """JSON merge-PATCH an object (or its `status` subresource)."""
         return self.request("PATCH", path(kind, namespace, name, subresource), patch, content_type=MERGE_PATCH)
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> None:
-        """DELETE an object (foreground cascading is the API server's default for owned children)."""
+    def delete(self, kind: str, namespace: str | None, name: str, uid: str | None = None) -> None:
+        """DELETE an object (foreground cascading is the API server's default for owned children);
+        with `uid`, only if it is still that object (a precondition the API server checks)."""
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}} if uid else None
         try:
-            self.request("DELETE", path(kind, namespace, name))
+            self.request("DELETE", path(kind, namespace, name), options)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -147,26 +232,47 @@ class Kube:
             raise
         return True
 
-    def apply(self, desired: dict[str, Any]) -> str:
+    def apply(self, desired: dict[str, Any], owner_uid: str) -> str:
         """Create `desired` if missing, merge-patch it if it differs (removing the fields it set before
-        and no longer wants, like `kubectl apply`); returns what was done."""
-        meta = desired["metadata"]
+        and no longer wants, like `kubectl apply`); returns what was done. An existing object that is
+        not owned by `owner_uid` is left untouched: `NotOwned`."""
+        kind, meta = desired["kind"], desired["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
         body = with_last_applied(desired)
-        live = self.get(desired["kind"], meta.get("namespace"), meta["name"])
+        live = self.get(kind, namespace, name)
         if live is None:
             try:
                 self.create(body)
                 return "created"
             except ApiException as exc:
-                if exc.status != 409:  # 409: created meanwhile (a concurrent reconcile); patch it below
+                if exc.status != 409:  # 409: created meanwhile (a concurrent reconcile, or someone else)
                     raise
-                live = self.get(desired["kind"], meta.get("namespace"), meta["name"]) or {}
+                live = self.get(kind, namespace, name)
+                if live is None:
+                    raise  # gone again: a later attempt sorts it out
+        if not owned_by(live, owner_uid):
+            raise NotOwned(kind, name)
+        body = _keeping_other_owners(body, live, owner_uid)
         if is_subset(body, live):
             return "unchanged"
         last = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
         removed = removals(json.loads(last), desired.get("spec", {})) if last else None
-        if removed and desired["kind"] == "Deployment":
+        if removed and kind == "Deployment":
             removed.pop("replicas", None)  # handing the count to a new HPA must not reset it to 1 first
         patch = _merged(body, {"spec": removed}) if removed else body
-        self.patch(desired["kind"], meta.get("namespace"), meta["name"], patch)
+        # The uid checked above: if the object was replaced meanwhile, the API server refuses the patch.
+        patch = _merged(patch, {"metadata": {"uid": live["metadata"].get("uid")}})
+        self.patch(kind, namespace, name, patch)
         return "patched"
+
+    def delete_owned(self, kind: str, namespace: str | None, name: str, owner_uid: str, *,
+                     claimed: bool = False) -> bool:
+        """Delete the object if it exists and is owned by `owner_uid`; whether it was deleted. One that is
+        not owned is left alone, and with `claimed` (the spec wants that name) it is `NotOwned`."""
+        live = self.get(kind, namespace, name)
+        if live is not None and claimed and not owned_by(live, owner_uid):
+            raise NotOwned(kind, name)
+        if live is None or not owned_by(live, owner_uid):
+            return False
+        self.delete(kind, namespace, name, uid=(live.get("metadata") or {}).get("uid"))
+        return True

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from predictorapi import spec
 from predictorapi.contracts import kinds
@@ -17,19 +18,71 @@ from predictorapi.spec import PredictorAPI
 from predictorapi.validation import check_document
 from predictorapi_operator.builders import BuildOptions, build_children
 from predictorapi_operator.builders.meta import in_cluster_url, ingress_url, selector_string
-from predictorapi_operator.kube import Kube
+from predictorapi_operator.kube import Kube, NotOwned, api_message, owned_by, refused
 from predictorapi_operator.settings import OperatorSettings
-from predictorapi_operator.status import Observed, changed, compute_status
+from predictorapi_operator.status import (
+    Conflict,
+    Observed,
+    Refusal,
+    announcement,
+    compute_status,
+    operator_verdict,
+    status_patch,
+)
 
 MONITORING_API = kinds.SERVICE_MONITOR.api_version
+TARGETS = {kinds.HPA.kind: kinds.DEPLOYMENT.kind, kinds.INGRESS.kind: kinds.SERVICE.kind}
+"""Children that act on another child by name (an HPA scales the Deployment, an Ingress routes to the
+Service). While that name is taken by an object the API does not own, they are held back (and ours
+deleted): an HPA must not scale someone else's Deployment, an Ingress must not expose their Service."""
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a reconcile did: for a bad spec, why it was refused; the children it applied or deleted."""
+    """What a reconcile did and met, for the handlers to log, announce and retry."""
 
     invalid: str | None = None
+    """Why the spec was refused (it names the field)."""
     actions: tuple[str, ...] = ()
+    """What was done to each child, e.g. `Deployment created`, `Ingress deleted`, `Service conflict`."""
+    conflicts: tuple[Conflict, ...] = ()
+    refused: tuple[Refusal, ...] = ()
+    verdict: tuple[str, str] | None = None
+    """(reason, message) of a Degraded condition the operator's own work caused (InvalidSpec,
+    NameConflict, ApplyFailed), as now written; None when there is none."""
+    announce: tuple[str, str] | None = None
+    """`verdict`, when it is new relative to the status the object had: worth one Warning Event."""
+    status_error: str | None = None
+    """Why the API server refused the status (it could not be written)."""
+    transient: str | None = None
+    """An error that a later attempt can get past (5xx, no connection, a conflict): retry soon."""
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing is left that a retry could fix (an invalid spec waits for a new spec)."""
+        return not (self.conflicts or self.refused or self.status_error or self.transient)
+
+
+@dataclass
+class _Applied:
+    actions: list[str] = dataclasses.field(default_factory=list)
+    conflicts: list[Conflict] = dataclasses.field(default_factory=list)
+    refused: list[Refusal] = dataclasses.field(default_factory=list)
+    held: list[str] = dataclasses.field(default_factory=list)
+    """Kinds held back because the child they act on is not ours (see TARGETS)."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    transient: str | None = None
+
+    @property
+    def absent(self) -> set[str]:
+        """Kinds of the spec that are not ours in the cluster this time."""
+        return {conflict.kind for conflict in self.conflicts} | set(self.held)
+
+    def failed(self, kind: str, name: str, exc: ApiException) -> None:
+        if refused(exc):
+            self.refused.append(Refusal(kind, name, api_message(exc)))
+        elif self.transient is None:
+            self.transient = f"{kind} {name}: {api_message(exc)}"
 
 
 def _document(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,28 +92,29 @@ def _document(body: Mapping[str, Any]) -> dict[str, Any]:
             "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta}}
 
 
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def reconcile(body: Mapping[str, Any], kube: Kube, settings: OperatorSettings) -> Outcome:
-    """Make the children match the spec and report the status; idempotent."""
+    """Make the children match the spec and report the status; idempotent. Every child is tried even
+    when another one fails; refusals and name conflicts end in the written status. Raises
+    `ApiException` only for transient errors before any child was tried (discovery)."""
     if body["metadata"].get("deletionTimestamp"):  # being deleted: the garbage collector takes the children
         return Outcome()
     options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain)
     api, problems = check_document(_document(body))
     invalid = "; ".join(map(str, problems)) or None
     notes: list[str] = []
-    actions: list[str] = []
+    applied = _Applied()
     if api is not None:
         options = _discover(api, options, kube, notes)
-        actions = _apply_children(api, body, kube, options)
-    _write_status(body, api, options, kube, invalid, notes)
-    return Outcome(invalid=invalid, actions=tuple(actions))
+        applied = _apply_children(api, body, kube, options)
+    observed = _observe(body, api, options, kube, invalid, notes, applied)
+    written = _write_status(body, observed, kube)
+    return dataclasses.replace(written, invalid=invalid, actions=tuple(applied.actions),
+                               conflicts=tuple(applied.conflicts), refused=tuple(applied.refused),
+                               transient=applied.transient or written.transient)
 
 
 def _discover(api: PredictorAPI, options: BuildOptions, kube: Kube, notes: list[str]) -> BuildOptions:
@@ -73,40 +127,86 @@ def _discover(api: PredictorAPI, options: BuildOptions, kube: Kube, notes: list[
     return dataclasses.replace(options, service_monitor_available=available)
 
 
-def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions) -> list[str]:
-    """Apply every child the spec asks for and delete our optional children it no longer asks for."""
+def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions) -> _Applied:
+    """Apply every child the spec asks for and delete our optional children it no longer asks for.
+    Objects this API does not own are never touched (`kube.apply` / `kube.delete_owned` decide)."""
     namespace, name, uid = api.metadata.namespace, api.metadata.name, body["metadata"].get("uid", "")
-    children = build_children(api, options)
-    kopf.adopt(children, owner=dict(body))
-    actions = [f"{child['kind']} {kube.apply(child)}" for child in children]
+    children = sorted(build_children(api, options), key=lambda child: child["kind"] in TARGETS)  # targets first
+    kopf.adopt(children, owner=dict(body))  # sets our ownerReference on what we build; adopts nothing live
+    applied = _Applied()
+    for child in children:
+        kind = child["kind"]
+        target = TARGETS.get(kind)
+        if target is not None and target in {conflict.kind for conflict in applied.conflicts}:
+            applied.held.append(kind)
+            applied.notes.append(f"{kind} not applied: it would act on {target} {name}, which is not ours")
+            try:
+                if kube.delete_owned(kind, namespace, name, uid, claimed=True):
+                    applied.actions.append(f"{kind} deleted")
+            except NotOwned:
+                applied.conflicts.append(Conflict(kind, name))
+            except ApiException as exc:
+                applied.failed(kind, name, exc)
+            continue
+        try:
+            applied.actions.append(f"{kind} {kube.apply(child, uid)}")
+        except NotOwned:
+            applied.conflicts.append(Conflict(kind, child["metadata"]["name"]))
+            applied.actions.append(f"{kind} conflict")
+        except ApiException as exc:
+            applied.failed(kind, child["metadata"]["name"], exc)
+            applied.actions.append(f"{kind} failed")
     built = {child["kind"] for child in children}
     for kind in kinds.OPTIONAL_CHILDREN:
         if kind.kind in built:
             continue
-        stale = kube.get(kind.kind, namespace, name)
-        if stale is not None and _owned_by(stale, uid):
-            kube.delete(kind.kind, namespace, name)
-            actions.append(f"{kind.kind} deleted")
-    return actions
+        try:
+            if kube.delete_owned(kind.kind, namespace, name, uid):
+                applied.actions.append(f"{kind.kind} deleted")
+        except ApiException as exc:
+            applied.failed(kind.kind, name, exc)
+    return applied
 
 
-def _write_status(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOptions, kube: Kube,
-                  invalid: str | None, notes: list[str]) -> None:
-    """Observe our Deployment and its pods, and write the status when it changed."""
+def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOptions, kube: Kube,
+             invalid: str | None, notes: list[str], applied: _Applied) -> Observed:
+    """What the status is computed from: our Deployment and its pods, and what applying met."""
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
     previous = dict(body.get("status") or {})
     deployment = kube.get(kinds.DEPLOYMENT.kind, namespace, name)
-    if deployment is not None and uid and not _owned_by(deployment, uid):
+    if deployment is not None and not owned_by(deployment, uid):
         deployment = None  # someone else's Deployment of that name: not ours to report
     pods = kube.list(kinds.POD.kind, namespace, {API_LABEL: name}) if deployment else []
-    observed = Observed(
+    absent = applied.absent
+    if api is not None:
+        url = None if kinds.SERVICE.kind in absent else in_cluster_url(api, options)
+        external = None if kinds.INGRESS.kind in absent else ingress_url(api)
+        selector, from_git = selector_string(api), api.spec.predictor.source is not None
+    else:  # an invalid spec builds nothing: what was true of the last good one still is
+        url, external, selector = previous.get("url"), previous.get("ingressUrl"), previous.get("selector")
+        from_git = bool(previous.get("revision"))
+    return Observed(
         generation=meta.get("generation", 1), deployment=deployment, pods=pods, invalid=invalid,
-        notes=tuple(notes),
-        url=in_cluster_url(api, options) if api else previous.get("url"),
-        ingress_url=ingress_url(api) if api else previous.get("ingressUrl"),
-        selector=selector_string(api) if api else previous.get("selector"),
+        notes=(*notes, *applied.notes), conflicts=tuple(applied.conflicts), refused=tuple(applied.refused),
+        url=url, ingress_url=external, selector=selector, from_git=from_git,
     )
+
+
+def _write_status(body: Mapping[str, Any], observed: Observed, kube: Kube) -> Outcome:
+    """Write the status when it changed (exactly: keys that no longer apply are removed)."""
+    meta = body["metadata"]
+    previous = dict(body.get("status") or {})
     status = compute_status(observed, previous, _now())
-    if changed(previous, status):
-        kube.patch(spec.KIND, namespace, name, {"status": status}, subresource="status")
+    outcome = Outcome(verdict=operator_verdict(status), announce=announcement(previous, status))
+    patch = status_patch(previous, status)
+    if patch is None:
+        return outcome
+    try:
+        kube.patch(spec.KIND, meta["namespace"], meta["name"], {"status": patch}, subresource="status")
+    except ApiException as exc:
+        if exc.status == 404:  # deleted meanwhile
+            return outcome
+        text = f"the status of {spec.KIND} {meta['name']} was not written: {api_message(exc)}"
+        return dataclasses.replace(outcome, **{"status_error" if refused(exc) else "transient": text})
+    return outcome

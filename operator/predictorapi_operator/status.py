@@ -1,9 +1,10 @@
 """Pure status: from the Deployment and its pods to `status` with Ready / Progressing / Degraded.
 
 Ready means the current spec is fully rolled out and serving; Progressing means a rollout (or the
-first start) is under way; Degraded means it cannot get there on its own (invalid spec, a rollout
-past its deadline, crash-looping pods, code that cannot be fetched). Conditions follow the
-Kubernetes conventions: `lastTransitionTime` changes only when `status` does.
+first start) is under way; Degraded means it cannot get there on its own (invalid spec, a child name
+taken by an object the API does not own, a child the API server refused, a rollout past its
+deadline, crash-looping pods, code that cannot be fetched). Conditions follow the Kubernetes
+conventions: `lastTransitionTime` changes only when `status` does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,37 @@ from predictorapi.contracts.pod import FETCH_CONTAINER
 # Container waiting reasons that do not heal by waiting.
 STUCK_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                  "CreateContainerConfigError", "CreateContainerError"}
+INVALID_SPEC = "InvalidSpec"
+NAME_CONFLICT = "NameConflict"
+APPLY_FAILED = "ApplyFailed"
+ANNOUNCED_REASONS = (INVALID_SPEC, NAME_CONFLICT, APPLY_FAILED)
+"""Degraded reasons that come from the operator's own work: each new one (reason or message) gets one
+Warning Event, and the Event says what the condition says."""
+MESSAGE_LIMIT = 1000
+"""Longest condition message (kopf cuts Event messages at 1024 characters)."""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A child's name is taken by an object that does not carry this PredictorAPI's ownerReference."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} exists and is not owned by this PredictorAPI; rename or delete it"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The API server refused to create or patch a child (a 4xx), in its own words."""
+
+    kind: str
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} was refused by the API server: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -30,9 +62,15 @@ class Observed:
     """Why the spec cannot be built (field-naming message), when it cannot."""
     notes: tuple[str, ...] = ()
     """Things the user asked for that were skipped, e.g. a ServiceMonitor without the Prometheus Operator."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Children not applied because an object of that name exists that this API does not own."""
+    refused: tuple[Refusal, ...] = ()
+    """Children the API server refused this time."""
     url: str | None = None
     ingress_url: str | None = None
     selector: str | None = None
+    from_git: bool = False
+    """Whether the code comes from git (only then is there a `revision`)."""
 
 
 def _condition(type_: str, status: bool, reason: str, message: str, generation: int, now: str,
@@ -109,6 +147,15 @@ Verdict = tuple[bool, str, str]
 """(condition is True, reason, message)."""
 
 
+def _apply_problem(observed: Observed) -> tuple[str, str] | None:
+    """(reason, message) when some child could not be applied: name conflicts first, then refusals."""
+    problems = [*observed.conflicts, *observed.refused]
+    if not problems:
+        return None
+    reason = NAME_CONFLICT if observed.conflicts else APPLY_FAILED
+    return reason, _one_line("; ".join(map(str, problems)), MESSAGE_LIMIT)
+
+
 def _degraded(observed: Observed, progress: str) -> Verdict:
     """Degraded: the spec cannot be rolled out without someone acting."""
     dep_status = (observed.deployment or {}).get("status") or {}
@@ -117,7 +164,9 @@ def _degraded(observed: Observed, progress: str) -> Verdict:
     failure = dep_conditions.get("ReplicaFailure", {})
     stuck = pod_problem(observed.pods)
     if observed.invalid:
-        return True, "InvalidSpec", observed.invalid
+        return True, INVALID_SPEC, observed.invalid
+    if (problem := _apply_problem(observed)) is not None:
+        return True, *problem
     if deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
         return True, "ProgressDeadlineExceeded", _one_line(deadline.get("message") or progress)
     if stuck:
@@ -130,7 +179,9 @@ def _degraded(observed: Observed, progress: str) -> Verdict:
 def _progressing(observed: Observed, complete: bool, progress: str, degraded: bool) -> Verdict:
     """Progressing: a rollout (or the first start) is under way and can finish on its own."""
     if observed.invalid:
-        return False, "InvalidSpec", "not rolled out: the spec is invalid"
+        return False, INVALID_SPEC, "not rolled out: the spec is invalid"
+    if (problem := _apply_problem(observed)) is not None:
+        return False, problem[0], f"not rolled out: {progress}"
     if complete:
         return False, "RolloutComplete", progress
     return not degraded, "RollingOut" if observed.deployment else "Creating", progress
@@ -139,9 +190,11 @@ def _progressing(observed: Observed, complete: bool, progress: str, degraded: bo
 def _ready(observed: Observed, complete: bool, progress: str) -> Verdict:
     """Ready: the current spec is fully rolled out and serving."""
     message = "; ".join(filter(None, [progress, *observed.notes]))
-    if complete and not observed.invalid:
+    problem = _apply_problem(observed)
+    if complete and not observed.invalid and problem is None:
         return True, "Serving", message
-    reason = "InvalidSpec" if observed.invalid else "RollingOut" if observed.deployment else "Creating"
+    reason = (INVALID_SPEC if observed.invalid else problem[0] if problem else
+              "RollingOut" if observed.deployment else "Creating")
     return False, reason, message
 
 
@@ -171,7 +224,7 @@ def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str
         "url": observed.url,
         "ingressUrl": observed.ingress_url,
         "selector": observed.selector,
-        "revision": revision(observed.pods) or (previous or {}).get("revision"),
+        "revision": (revision(observed.pods) or (previous or {}).get("revision")) if observed.from_git else None,
         "conditions": [
             _condition(type_, *verdict, generation, now, previous_conditions)
             for type_, verdict in (("Ready", ready), ("Progressing", progressing), ("Degraded", degraded))
@@ -180,7 +233,33 @@ def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str
     return {k: v for k, v in status.items() if v is not None}
 
 
+def status_patch(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that makes the written status exactly `new`: its values, and null for every key
+    `previous` has and `new` has not (e.g. `ingressUrl` once the ingress is gone); None when nothing
+    would change (no status-write loop)."""
+    previous = previous or {}
+    patch: dict[str, Any] = {key: None for key in previous if key not in new}
+    if patch or any(previous.get(key) != value for key, value in new.items()):
+        return {**new, **patch}
+    return None
+
+
 def changed(previous: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     """Whether writing `new` would change anything (avoids a status-write loop)."""
-    previous = previous or {}
-    return any(previous.get(key) != value for key, value in new.items())
+    return status_patch(previous, new) is not None
+
+
+def announcement(previous: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) for a Warning Event when `new` is newly Degraded by the operator's own work
+    (invalid spec, name conflict, refused child), or is Degraded for a new message; None otherwise, so
+    a retry that meets the same problem posts nothing."""
+    now = operator_verdict(new)
+    return now if now is not None and now != operator_verdict(previous) else None
+
+
+def operator_verdict(status: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(reason, message) of a Degraded=True condition whose reason is one of ANNOUNCED_REASONS."""
+    found = next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Degraded"), {})
+    if found.get("status") != "True" or found.get("reason") not in ANNOUNCED_REASONS:
+        return None
+    return found["reason"], found.get("message") or found["reason"]

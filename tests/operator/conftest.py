@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client, config
 from support.emulator import RunningEmulator, emulator_running
 
+from predictorapi import spec
 from predictorapi_operator.kube import Kube
 
 RESYNC_SECONDS = "2"
@@ -55,6 +56,14 @@ class Cluster:
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.kube.get(kind, namespace, name)
+
+    def create_invalid(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Store a PredictorAPI the CRD's rules refuse, as if written before a stricter CRD was installed
+        (how the operator meets invalid specs). Emulator only: a real API server refuses it."""
+        if self.emulator is None:
+            pytest.skip("stores a PredictorAPI the CRD refuses: emulator only")
+        with self.emulator.emulator.lenient(spec.PLURAL):
+            return self.kube.create(document)
 
     def wait_for(self, check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
         """Poll `check` until it returns something truthy; fail with the operator's log tail otherwise."""

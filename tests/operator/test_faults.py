@@ -55,7 +55,7 @@ def test_generated_specs_converge_or_degrade_naming_the_field(emulated, generate
     cluster = emulated
     document, field = generated
     name = document["metadata"]["name"]
-    cluster.kube.create(copy.deepcopy(document))
+    (cluster.kube.create if field is None else cluster.create_invalid)(copy.deepcopy(document))
     status = cluster.wait_for(lambda: (cluster.get("PredictorAPI", "generated", name) or {}).get("status"),
                               what=f"a status on {name}")
     degraded = condition(status, "Degraded")
@@ -100,7 +100,9 @@ def test_a_refused_child_is_reported_and_retried_later(emulated) -> None:
         return [e for e in items if e.get("reason") == "ApplyFailed"
                 and (e.get("involvedObject") or {}).get("name") == "refused"]
 
-    assert "422" in cluster.wait_for(events, what="an ApplyFailed event")[0]["message"]
+    message = cluster.wait_for(events, what="an ApplyFailed event")[0]["message"]
+    assert message.startswith("HorizontalPodAutoscaler refused was refused by the API server: ")
+    assert "is invalid" in message, "the API server's own message"
     # The resync timer applies it again once the API server accepts it.
     cluster.wait_for(lambda: cluster.get("HorizontalPodAutoscaler", "faults", "refused"), timeout=30,
                      what="the HPA on a later resync")

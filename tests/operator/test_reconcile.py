@@ -106,7 +106,7 @@ def _events(cluster, namespace: str, name: str) -> list[dict[str, Any]]:
 
 def test_invalid_spec_is_degraded_with_an_event_and_others_proceed(cluster) -> None:
     bad = api("broken", "team-b", autoscaling={"minReplicas": 5, "maxReplicas": 2})
-    cluster.kube.create(bad)
+    cluster.create_invalid(bad)
     cluster.kube.create(api("healthy", "team-b"))
     status = cluster.wait_for(lambda: (cluster.get("PredictorAPI", "team-b", "broken") or {}).get("status"),
                               what="a status on the broken API")

@@ -104,3 +104,91 @@ def test_removals_null_only_what_was_applied_before() -> None:
     desired = {"template": {"spec": {"containers": [2]}}, "replicas": 2}
     assert removals(last, desired) == {"template": {"spec": {"nodeSelector": None}}, "tls": None}
     assert removals(desired, desired) is None
+
+
+def test_name_conflicts_and_refusals_are_degraded_with_actionable_messages() -> None:
+    from predictorapi_operator.status import Conflict, Refusal
+
+    conflict = Conflict("Service", "shop")
+    refusal = Refusal("Deployment", "shop", 'Deployment.apps "shop" is invalid: spec.replicas: Invalid value: -1')
+    both = compute_status(Observed(generation=2, deployment=deployment(), conflicts=(conflict,),
+                                   refused=(refusal,)), None, NOW)
+    degraded = next(c for c in both["conditions"] if c["type"] == "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "NameConflict")
+    assert degraded["message"] == ("Service shop exists and is not owned by this PredictorAPI; rename or delete it; "
+                                   "Deployment shop was refused by the API server: Deployment.apps \"shop\" is "
+                                   "invalid: spec.replicas: Invalid value: -1")
+    assert both["phase"] == "Degraded" and both["observedGeneration"] == 2
+    # A complete rollout of what was there before is not Ready for the current spec.
+    assert conditions(both)["Ready"] == ("False", "NameConflict")
+    assert conditions(both)["Progressing"] == ("False", "NameConflict")
+    refused = compute_status(Observed(generation=2, deployment=deployment(), refused=(refusal,)), None, NOW)
+    assert conditions(refused)["Degraded"] == ("True", "ApplyFailed")
+    # An invalid spec comes first: nothing was applied.
+    invalid = compute_status(Observed(generation=2, invalid="spec.x: bad", refused=(refusal,)), None, NOW)
+    assert conditions(invalid)["Degraded"] == ("True", "InvalidSpec")
+
+
+def test_status_patch_removes_what_no_longer_applies() -> None:
+    from predictorapi_operator.status import status_patch
+
+    before = compute_status(Observed(generation=1, deployment=deployment(), url="http://a", ingress_url="http://x",
+                                     from_git=True, pods=[]), None, NOW)
+    before["revision"] = "a" * 40
+    after = compute_status(Observed(generation=2, deployment=deployment(), url="http://a"), before, LATER)
+    assert "ingressUrl" not in after and "revision" not in after
+    patch = status_patch(before, after)
+    assert patch is not None and patch["ingressUrl"] is None and patch["revision"] is None
+    assert patch["observedGeneration"] == 2
+    assert status_patch(after, after) is None
+    assert status_patch({**after, "stale": 1}, after) == {**after, "stale": None}
+
+
+def test_one_announcement_per_new_verdict() -> None:
+    from predictorapi_operator.status import Refusal, announcement, operator_verdict
+
+    refused = compute_status(Observed(generation=1, refused=(Refusal("Deployment", "d", "no"),)), None, NOW)
+    assert announcement(None, refused) == ("ApplyFailed", "Deployment d was refused by the API server: no")
+    assert announcement(refused, refused) is None  # a retry meeting the same refusal
+    other = compute_status(Observed(generation=1, refused=(Refusal("Deployment", "d", "other"),)), refused, NOW)
+    assert announcement(refused, other) == ("ApplyFailed", "Deployment d was refused by the API server: other")
+    healthy = compute_status(Observed(generation=1, deployment=deployment()), refused, NOW)
+    assert announcement(refused, healthy) is None and operator_verdict(healthy) is None
+    stuck = compute_status(Observed(generation=1, deployment=deployment(
+        updated=1, progressing=("False", "ProgressDeadlineExceeded"))), None, NOW)
+    assert announcement(None, stuck) is None  # not the operator's own outcome: no Event from it
+
+
+def test_equal_quantities_are_equal() -> None:
+    resources = {"requests": {"cpu": "1.5", "memory": "0.5Gi"}, "limits": {"memory": "0.5Gi"}}
+    live = {"requests": {"cpu": "1500m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
+    assert is_subset({"resources": resources}, {"resources": live})
+    assert not is_subset({"resources": resources}, {"resources": {**live, "requests": {"cpu": "2", "memory": "512Mi"}}})
+    assert is_subset({"target": {"type": "AverageValue", "averageValue": "1.5"}},
+                     {"target": {"type": "AverageValue", "averageValue": "1500m"}})
+    assert is_subset({"emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+                     {"emptyDir": {"medium": "Memory", "sizeLimit": "1024Mi"}})
+    # Only quantity fields: an env value or a label is compared as written.
+    assert not is_subset({"env": [{"name": "X", "value": "1.5"}]}, {"env": [{"name": "X", "value": "1500m"}]})
+    assert not is_subset({"labels": {"size": "0.5Gi"}}, {"labels": {"size": "512Mi"}})
+
+
+def test_api_errors_are_sorted_into_refusals_and_transient_ones() -> None:
+    import json
+
+    from kubernetes.client.exceptions import ApiException
+
+    from predictorapi_operator.kube import api_message, owned_by, refused
+
+    body = json.dumps({"kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
+                       "message": 'Service "s" is invalid: spec.ports[0].port: Invalid value: 0'})
+    invalid = ApiException(status=422, reason="Unprocessable Entity", body=body)
+    assert refused(invalid) and api_message(invalid) == 'Service "s" is invalid: spec.ports[0].port: Invalid value: 0'
+    assert refused(ApiException(status=403, reason="Forbidden"))
+    for status in (0, 404, 409, 429, 500, 503):
+        assert not refused(ApiException(status=status, reason="x")), status
+    assert api_message(ApiException(status=500, reason="Internal Server Error", body="<html>")) == \
+        "500 Internal Server Error"
+    ours = {"metadata": {"ownerReferences": [{"uid": "u1"}, {"uid": "u2"}]}}
+    assert owned_by(ours, "u2") and not owned_by(ours, "u3") and not owned_by({"metadata": {}}, "u1")
+    assert not owned_by(ours, "")
