@@ -49,3 +49,25 @@ def test_kubectl_shows_the_api_and_its_columns(emulated) -> None:
     assert values[3] == "<none>"  # no code from git: no revision
     assert values[4] == "AsExpected"
     assert values[5].startswith("20")  # creationTimestamp
+
+
+def test_kubectl_scale_pins_the_replica_count(emulated) -> None:
+    """`kubectl scale papi NAME --replicas=N` on the default spec (min = max = 1) gives N replicas: the scale
+    subresource writes `spec.replicas`, which pins the count (no HPA); removing it hands the count back."""
+    cluster = emulated
+    cluster.kube.create(api("scaled", "team-s"))
+    cluster.wait_for(lambda: cluster.get("Deployment", "team-s", "scaled"), what="the Deployment")
+    assert cluster.get("Deployment", "team-s", "scaled")["spec"]["replicas"] == 1
+
+    kubectl(cluster, "scale", "papi", "scaled", "-n", "team-s", "--replicas=3")
+    assert cluster.get("PredictorAPI", "team-s", "scaled")["spec"]["replicas"] == 3
+    cluster.wait_for(lambda: cluster.get("Deployment", "team-s", "scaled")["spec"].get("replicas") == 3,
+                     what="3 replicas")
+    assert cluster.get("HorizontalPodAutoscaler", "team-s", "scaled") is None
+    scale = yaml.safe_load(kubectl(cluster, "get", "--raw",
+                                   "/apis/serving.predictorapi.dev/v1alpha1/namespaces/team-s/predictorapis/scaled/scale"))
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3
+
+    cluster.kube.patch("PredictorAPI", "team-s", "scaled", {"spec": {"replicas": None,
+                                                                     "autoscaling": {"maxReplicas": 4}}})
+    cluster.wait_for(lambda: cluster.get("HorizontalPodAutoscaler", "team-s", "scaled"), what="the HPA back")

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp.web
 import jsonpatch
 import kmock
+import yaml
 from kmock._internal import dicts, enums, rendering
 
 from predictorapi import spec
@@ -332,6 +333,8 @@ class Emulator(kmock.KubernetesEmulator):
             key = (request.resource, request.namespace, request.name)
             if key in self._objects and not self._objects[key].deleted:
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
+        if request.subresource == "scale" and request.resource is not None and request.name:
+            return await self._serve_scale(request)
         try:
             self._admit(request)
         except Refused as refused:
@@ -345,6 +348,38 @@ class Emulator(kmock.KubernetesEmulator):
         if request.action == enums.action.CREATE and isinstance(request.data, dict):
             await self._collect_orphan(request)
         return response
+
+    async def _serve_scale(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """The `scale` subresource (autoscaling/v1 Scale), mapped onto the object through the CRD's
+        `specReplicasPath`, `statusReplicasPath` and `labelSelectorPath` as the API server does."""
+        paths = scale_paths(request.resource.plural)
+        current = self._stored(request)
+        if paths is None or current is None:
+            return aiohttp.web.json_response(failure_status(404, "the server could not find the requested "
+                                                                 "resource", "NotFound"), status=404)
+        if request.action == enums.action.UPDATE:
+            try:
+                wanted = self._patched(as_scale(current, paths), request)
+                replicas = int((wanted.get("spec") or {}).get("replicas", 0))
+            except (Refused, TypeError, ValueError) as exc:
+                body = exc.body if isinstance(exc, Refused) else failure_status(422, f"invalid Scale: {exc}")
+                return aiohttp.web.json_response(body, status=body["code"])
+            patch: dict[str, Any] = {}
+            *parents, leaf = paths["specReplicasPath"].lstrip(".").split(".")
+            node = patch
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = replicas
+            object.__setattr__(request, "subresource", None)
+            object.__setattr__(request, "method", enums.method.PATCH)
+            object.__setattr__(request, "data", patch)
+            try:
+                self._admit(request)
+            except Refused as refused:
+                return aiohttp.web.json_response(refused.body, status=refused.body["code"])
+            await super()._handle(request)
+            current = self._stored(request) or current
+        return aiohttp.web.json_response(as_scale(current, paths))
 
     async def _collect_orphan(self, request: rendering.Request) -> None:
         """An object created with an owner that is already gone is collected, as the GC would."""
@@ -368,6 +403,35 @@ class Emulator(kmock.KubernetesEmulator):
         result["apiVersion"] = f"{group}/{version}" if group else version
         result["metadata"] = {"resourceVersion": str(next(self._rv))}
         return result
+
+
+def scale_paths(plural: str | None) -> dict[str, str] | None:
+    """The scale subresource's paths of a kind (the CRD's for PredictorAPIs, apps/v1's for Deployments)."""
+    if plural == kinds.DEPLOYMENT.plural:
+        return {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}
+    if plural != kinds.PREDICTORAPI.plural:
+        return None
+    crd = yaml.safe_load((CRD_DIR / "predictorapi.yaml").read_text())
+    return crd["spec"]["versions"][0]["subresources"]["scale"]
+
+
+def _at(obj: dict[str, Any], path: str | None) -> Any:
+    value: Any = obj
+    for part in (path or "").lstrip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) and part else None
+    return value
+
+
+def as_scale(obj: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale the API server serves for `obj`."""
+    meta = obj.get("metadata") or {}
+    status: dict[str, Any] = {"replicas": _at(obj, paths.get("statusReplicasPath")) or 0}
+    if selector := _at(obj, paths.get("labelSelectorPath")):
+        status["selector"] = selector
+    return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": _at(obj, paths["specReplicasPath"]) or 0}, "status": status}
 
 
 @dataclass
