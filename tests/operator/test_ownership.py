@@ -4,10 +4,9 @@ deleted; a taken name is reported (`Degraded`, reason `NameConflict`) and heals 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from typing import Any
-
-from predictorapi.crd import PRINTER_COLUMNS
 
 from .test_kubectl import kubectl
 from .test_reconcile import _events, api, condition
@@ -87,15 +86,12 @@ def after_resyncs(cluster, namespace: str, name: str, count: int = 2) -> None:
 
 
 def wide_row(cluster, namespace: str, name: str) -> dict[str, str]:
-    """`kubectl get papi NAME -o wide`, as {column: value}. The emulator serves no server-side tables
-    (kubectl then prints NAME and AGE only), so the CRD's printer columns, all of which `-o wide` shows,
-    are asked for with `custom-columns` instead."""
-    header, *rows = kubectl(cluster, "get", "papi", name, "-n", namespace, "-o", "wide").splitlines()
-    if "REASON" not in header.split():
-        columns = ",".join(f"{c['name'].upper()}:{c['jsonPath']}" for c in PRINTER_COLUMNS)
-        header, *rows = kubectl(cluster, "get", "papi", name, "-n", namespace, "-o",
-                                f"custom-columns={columns}").splitlines()
-    return dict(zip(header.split(), rows[0].split(), strict=False))
+    """`kubectl get papi NAME -o wide` (the emulator serves the CRD's printer columns as a Table), as
+    {column: value}; cells are cut at the header's column offsets, since empty ones print as blanks."""
+    header, row = kubectl(cluster, "get", "papi", name, "-n", namespace, "-o", "wide").splitlines()[:2]
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    bounds = zip(starts, [*starts[1:], None], strict=True)
+    return {header[a:b].strip(): row[a:b].strip() for a, b in bounds}
 
 
 def test_squatted_children_are_untouched_reported_and_survive_the_apis_deletion(emulated) -> None:

@@ -26,6 +26,7 @@ import datetime
 import itertools
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -335,6 +336,10 @@ class Emulator(kmock.KubernetesEmulator):
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
         if request.subresource == "scale" and request.resource is not None and request.name:
             return await self._serve_scale(request)
+        if "as=Table" in request.headers.get("Accept", "") and request.resource is not None and \
+                request.resource.plural == kinds.PREDICTORAPI.plural and request.action in (
+                    enums.action.FETCH, enums.action.LIST):
+            return self._serve_table(request)
         try:
             self._admit(request)
         except Refused as refused:
@@ -380,6 +385,20 @@ class Emulator(kmock.KubernetesEmulator):
             await super()._handle(request)
             current = self._stored(request) or current
         return aiohttp.web.json_response(as_scale(current, paths))
+
+    def _serve_table(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """A server-side Table (what `kubectl get` prints), with the CRD's additionalPrinterColumns."""
+        if request.action == enums.action.FETCH:
+            found = self._stored(request)
+            if found is None:
+                return aiohttp.web.json_response(failure_status(404, f"predictorapis {json.dumps(request.name)} "
+                                                                     "not found", "NotFound"), status=404)
+            objects = [found]
+        else:
+            objects = [copy.deepcopy(o.raw) for (resource, namespace, _), o in list(self._objects.items())
+                       if resource == request.resource and not o.deleted
+                       and (not request.namespace or namespace == request.namespace)]
+        return aiohttp.web.json_response(as_table(objects, printer_columns(), str(next(self._rv))))
 
     async def _collect_orphan(self, request: rendering.Request) -> None:
         """An object created with an owner that is already gone is collected, as the GC would."""
@@ -432,6 +451,51 @@ def as_scale(obj: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                          if k in meta},
             "spec": {"replicas": _at(obj, paths["specReplicasPath"]) or 0}, "status": status}
+
+
+def printer_columns() -> list[dict[str, Any]]:
+    """The PredictorAPI CRD's additionalPrinterColumns, read from crds/."""
+    crd = yaml.safe_load((CRD_DIR / "predictorapi.yaml").read_text())
+    return crd["spec"]["versions"][0].get("additionalPrinterColumns", [])
+
+
+def json_path(obj: Any, path: str) -> Any:
+    """The value at a printer column's JSONPath: `.a.b` steps and `[?(@.key=="value")]` filters."""
+    values = [obj]
+    for step in re.findall(r'\.([^.\[]+)|\[\?\(@\.(\w+)=="([^"]*)"\)\]', path):
+        name, key, wanted = step
+        out = []
+        for value in values:
+            if name:
+                value = value.get(name) if isinstance(value, dict) else None
+                out += [value] if value is not None else []
+            else:
+                out += [item for item in value or [] if isinstance(item, dict) and item.get(key) == wanted]
+        values = out
+    return values[0] if values else None
+
+
+def _age(timestamp: str) -> str:
+    when = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    seconds = int((datetime.datetime.now(datetime.UTC) - when).total_seconds())
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
+
+
+def as_table(objects: list[dict[str, Any]], columns: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
+    """The meta.k8s.io/v1 Table the API server serves for custom resources."""
+    definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+                   *({"name": c["name"], "type": c["type"], "format": c.get("format", ""),
+                      "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns)]
+    rows = []
+    for obj in objects:
+        cells: list[Any] = [obj["metadata"]["name"]]
+        for column in columns:
+            value = json_path(obj, column["jsonPath"])
+            cells.append(_age(value) if column["type"] == "date" and value else value)
+        rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                "metadata": obj["metadata"]}})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
+            "columnDefinitions": definitions, "rows": rows}
 
 
 @dataclass
