@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from soak import Runtime, metric_value
+from support.soak import Runtime, metric_value
 from support.runtimes import runtime_in
 
 ECHO_ONLY = """

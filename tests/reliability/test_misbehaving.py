@@ -6,7 +6,7 @@ import contextlib
 import time
 
 import httpx
-from soak import metric_value
+from support.soak import metric_value
 
 
 def assert_clean_error(response: httpx.Response, status: int) -> dict:
