@@ -17,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from support.soak import Runtime, metric_value
 from support.runtimes import runtime_in
+from support.soak import Runtime, metric_value
 
 ECHO_ONLY = """
     class PythonPredictor:
