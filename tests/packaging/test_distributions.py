@@ -144,7 +144,11 @@ def test_operator_installs_and_reconciles_without_the_runtime_server(operator_py
         kube.create(manifest())
         operator = subprocess.Popen(
             [operator_python, "-m", "kopf", "run", "-m", "predictorapi_operator.handlers", "--all-namespaces",
-             "--standalone"], env={"KUBECONFIG": str(emulator.kubeconfig), "PATH": "/usr/bin:/bin"},
+             "--standalone"],
+            # kmock replays existing objects on a new watch, so kopf's first patch of an object listed at
+            # start-up can meet a stale resourceVersion; the resync (2 s here, as in tests/operator) retries.
+            env={"KUBECONFIG": str(emulator.kubeconfig), "PATH": "/usr/bin:/bin",
+                 "PREDICTORAPI_OPERATOR_RESYNC_SECONDS": "2"},
             stdout=(tmp_path / "operator.log").open("w"), stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
