@@ -5,20 +5,26 @@
 of `request.path` up into `request.dest` (so `DEST/<predictor.path>` is the predictor file), writes
 the resolved SHA to `DEST/.predictorapi-revision` and returns it. The `.git` folder is not kept.
 
-Credentials (`credentials_dir`, a mounted Secret) are never put in a URL, in a command line, in a
-log line or in a git config file:
+Credentials (`credentials_dir`, a mounted Secret, resolved to an absolute path) are never put in a
+URL, in a command line, in a log line or in a git config file:
 
 * https: files `token` (and optional `username`, default `x-access-token`) are read by a git
-  credential helper passed through the environment (`GIT_CONFIG_*`), at the moment git asks;
-* ssh: file `ssh-privatekey` (copied to a private 0600 file, as ssh demands) and optional
-  `known_hosts`; without `known_hosts` the host key is not checked.
+  credential helper passed through the environment (`GIT_CONFIG_*`), at the moment git asks. The
+  helper is configured for the repository's own protocol and host only, and checks them again: a
+  redirect to another host (or from https to http) gets no token. Over plain `http://` a token (or a
+  password in the URL) is refused unless `allow_insecure_http` is set;
+* ssh: file `ssh-privatekey` (copied to a private 0600 file, as ssh demands) and `known_hosts`, which
+  the host key must match. Without `known_hosts` the fetch is refused, unless
+  `ssh_accept_new_host_keys` is set (unsafe: the scratch known_hosts is empty, so whatever host answers
+  is trusted).
 
 Every failure is a :class:`FetchError` whose ``str()`` is one line, ``"<Reason>: <detail>"``, safe to
-show to users (URL userinfo and the token are redacted).
+show to users (URL userinfo, query values, fragments and the token are redacted).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -29,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from predictorapi.contracts.env import GIT_ENV_PREFIX as _ENV
 from predictorapi.contracts.termination import REVISION_FILE, failure_message
 
 DEFAULT_USERNAME = "x-access-token"
@@ -40,7 +47,8 @@ MAX_MESSAGE = 1000
 _FATAL_REASONS = ("AuthenticationFailed", "RepositoryUnreachable", "HostKeyVerificationFailed")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,63}$")
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s'\"<>`]*)")
+_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 
 
 class FetchError(Exception):
@@ -62,6 +70,11 @@ class FetchRequest:
     path: str = ""
     credentials_dir: Path | None = None
     timeout_seconds: float = 300.0
+    allow_insecure_http: bool = False
+    """Send a token (or a URL's password) over plain http:// too (a trusted network only)."""
+    ssh_accept_new_host_keys: bool = False
+    """Without `known_hosts`, trust whatever ssh host key is offered (unsafe: no protection against a
+    man in the middle)."""
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -70,9 +83,55 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def redact_url(url: str) -> str:
-    """`url` with any `user:password@` part replaced by `***@`."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}***@", url)
+def redact_url(text: str) -> str:
+    """`text` with every URL in it redacted: its `user:password@` part becomes `***@` (a password may
+    hold `@`), every query value `***` and any fragment `#***`."""
+    return _URL.sub(_redact_one, text)
+
+
+def _redact_one(match: re.Match[str]) -> str:
+    rest = match["rest"]
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    elif "@" in tail and ":" in authority and not authority.rpartition(":")[2].isdigit():
+        # `user:pa/ss@host`: an unencoded / ? or # in a password; hide everything up to the last @
+        authority, tail = "***@", tail.rpartition("@")[2]
+        cut = min((i for i in (tail.find(c) for c in "/?#") if i != -1), default=len(tail))
+        authority, tail = authority + tail[:cut], tail[cut:]
+    path, question, query = tail.partition("?")
+    if question:
+        query, hash_, fragment = query.partition("#")
+        query = re.sub(r"[^&;]+", lambda p: p[0].partition("=")[0] + "=***" if "=" in p[0] else "***", query)
+    else:
+        path, hash_, fragment = path.partition("#")
+    return f"{match['scheme']}{authority}{path}{question}{query}{hash_}{'***' if fragment else ''}"
+
+
+def url_transport(url: str) -> str:
+    """The transport git uses for `url`: its scheme (lower case), `ssh` for `[user@]host:path`, `file`
+    for a local path."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", url)
+    if match:
+        scheme = match[1].lower()
+        return "ssh" if scheme in _SSH_SCHEMES else scheme
+    return "file" if url.startswith(("/", ".")) else "ssh"
+
+
+def url_origin(url: str) -> tuple[str, str]:
+    """(protocol, host) of a URL as git's credential protocol names them: the host in lower case, with
+    its port when the URL has one, without user info."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#]*)", url)
+    if not match:
+        return url_transport(url), ""
+    return match[1].lower(), match[2].rpartition("@")[2].lower()
+
+
+def url_password(url: str) -> bool:
+    """Whether `url` carries a password in its user info."""
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)@", url)
+    return bool(match and ":" in match[1])
 
 
 def normalise_subpath(path: str) -> PurePosixPath:
@@ -92,6 +151,9 @@ def fetch(request: FetchRequest) -> str:
     if not request.revision.strip():
         raise FetchError("InvalidRequest", "no revision given (PREDICTORAPI_GIT_REVISION)")
     check_url(request.repo.strip())
+    if request.credentials_dir is not None:  # git runs elsewhere: a relative folder would read nothing
+        request = dataclasses.replace(request, credentials_dir=request.credentials_dir.resolve())
+    check_transport(request)
     subpath = normalise_subpath(request.path)
     dest = request.dest
     dest.mkdir(parents=True, exist_ok=True)
@@ -145,6 +207,29 @@ def check_url(url: str) -> None:
         )
 
 
+def check_transport(request: FetchRequest) -> None:
+    """Refuse to send a secret in clear text, and ssh without a way to check the host key."""
+    url, creds = request.repo.strip(), request.credentials_dir
+    transport = url_transport(url)
+    if transport == "http" and not request.allow_insecure_http:
+        secret = ("a token" if creds is not None and (creds / "token").is_file() else
+                  "the password in the URL" if url_password(url) else None)
+        if secret:
+            raise FetchError(
+                "InsecureTransport",
+                f"refusing to send {secret} over plain http to {redact_url(url)}: use https://, or set "
+                f"{_ENV}ALLOW_INSECURE_HTTP=true (--allow-insecure-http) on a network you trust",
+            )
+    if (transport == "ssh" and creds is not None and (creds / "ssh-privatekey").is_file()
+            and not (creds / "known_hosts").is_file() and not request.ssh_accept_new_host_keys):
+        raise FetchError(
+            "KnownHostsMissing",
+            f"no known_hosts next to ssh-privatekey in {creds}, so the host key of {redact_url(url)} cannot be "
+            f"checked: add the host's key as `known_hosts` to the Secret, or set {_ENV}SSH_ACCEPT_NEW_HOST_KEYS="
+            "true (--ssh-accept-new-host-keys; unsafe: trusts whatever host answers)",
+        )
+
+
 def _clear_previous_attempt(folder: Path) -> None:
     """Empty `folder` if it holds an earlier fetch (an init container restarting in the same
     emptyDir); refuse to touch a folder holding anything else."""
@@ -181,30 +266,39 @@ def _git_environment(request: FetchRequest, scratch: Path, secrets: list[str]) -
         raise FetchError("CredentialsNotFound", f"credentials folder {creds} does not exist")
     if creds is not None and (creds / "token").is_file():
         secrets.append((creds / "token").read_text().strip())
-        env.update(_credential_helper_config(creds))
+        env.update(_credential_helper_config(creds, *url_origin(request.repo.strip())))
+    known_hosts = creds / "known_hosts" if creds is not None else None
     if creds is not None and (creds / "ssh-privatekey").is_file():
         key = scratch / "ssh-key"
         key.touch(mode=0o600)
         key.write_bytes((creds / "ssh-privatekey").read_bytes())
         ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-        known_hosts = creds / "known_hosts"
-        if known_hosts.is_file():
-            ssh += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}"]
-        else:
-            ssh += ["-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={os.devnull}"]
+    if known_hosts is not None and known_hosts.is_file():
+        ssh += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}"]
+    elif request.ssh_accept_new_host_keys:  # opted in: trust on first use, and every use is a first
+        ssh += ["-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={scratch / 'known_hosts'}"]
+    else:  # the user's own known_hosts (a local run) or none: an unknown host is refused
+        ssh += ["-o", "StrictHostKeyChecking=yes"]
     env["GIT_SSH_COMMAND"] = shlex.join(ssh)
     yield env
 
 
-def _credential_helper_config(creds: Path) -> dict[str, str]:
-    """`GIT_CONFIG_*` variables installing a helper that reads the token file when git asks.
+def _credential_helper_config(creds: Path, protocol: str, host: str) -> dict[str, str]:
+    """`GIT_CONFIG_*` variables installing a helper that reads the token file when git asks, for
+    `protocol://host` only.
 
     The first, empty `credential.helper` drops any helper configured elsewhere, so git never hands
-    the token to a `store` helper; the token itself never appears in the environment.
+    the token to a `store` helper; the token itself never appears in the environment. The helper is
+    configured under `credential.<protocol>://<host>` (git asks it for that origin only) and compares
+    the protocol and host git sends with them again, answering nothing for any other origin.
     """
     folder = shlex.quote(str(creds))
     helper = (
-        "!f() { test \"$1\" = get || exit 0; "
+        "!f() { test \"$1\" = get || exit 0; p=; h=; "
+        "while IFS= read -r line; do case \"$line\" in protocol=*) p=\"${line#protocol=}\";; "
+        "host=*) h=\"${line#host=}\";; esac; done; "
+        f"test \"$p\" = {shlex.quote(protocol)} || exit 0; "
+        f"test \"$(printf %s \"$h\" | tr A-Z a-z)\" = {shlex.quote(host)} || exit 0; "
         f"if test -s {folder}/username; then printf 'username=%s\\n' \"$(cat {folder}/username)\"; "
         f"else echo username={DEFAULT_USERNAME}; fi; "
         f"printf 'password=%s\\n' \"$(cat {folder}/token)\"; }}; f"
@@ -213,7 +307,7 @@ def _credential_helper_config(creds: Path) -> dict[str, str]:
         "GIT_CONFIG_COUNT": "3",
         "GIT_CONFIG_KEY_0": "credential.helper",
         "GIT_CONFIG_VALUE_0": "",
-        "GIT_CONFIG_KEY_1": "credential.helper",
+        "GIT_CONFIG_KEY_1": f"credential.{protocol}://{host}.helper",
         "GIT_CONFIG_VALUE_1": helper,
         "GIT_CONFIG_KEY_2": "credential.useHttpPath",
         "GIT_CONFIG_VALUE_2": "true",
@@ -296,7 +390,7 @@ class _Git:
         refs = self.remote_refs()  # also the reachability and authentication check
         lowered = revision.lower()
         for candidate in (revision, f"refs/tags/{revision}", f"refs/heads/{revision}"):
-            if candidate.startswith("refs/") and candidate in refs:
+            if (candidate.startswith("refs/") or candidate == "HEAD") and candidate in refs:
                 try:
                     self.run("fetch", "--quiet", "--depth=1", "--no-tags", "--", self.url, candidate)
                 except FetchError as exc:

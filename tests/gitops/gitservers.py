@@ -1,7 +1,9 @@
 """Real git servers on loopback for the `predictorapi fetch` tests.
 
 * `git daemon` (git://, anonymous) serving a bare repository;
-* `git http-backend` behind a tiny threaded HTTP server that demands Basic auth (the https-token case).
+* `git http-backend` behind a tiny threaded HTTP server that demands Basic auth (the https-token case);
+* a second such server on another loopback address (127.0.0.2, another host to git) that records every
+  `Authorization` header it is sent, behind a server on 127.0.0.1 that redirects every request to it.
 
 Both serve the same repository, built once per session: two commits on `main`, an annotated tag
 `v1` and a lightweight tag `v1-light` on the first, a branch `feature`, predictor code in
@@ -18,6 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,7 +111,7 @@ def git_daemon(source_repo: SourceRepo) -> Iterator[str]:
         stop(proc, timeout=10)
 
 
-def _http_backend_handler(project_root: Path) -> type[BaseHTTPRequestHandler]:
+def _http_backend_handler(project_root: Path, seen: list[str] | None = None) -> type[BaseHTTPRequestHandler]:
     expected = "Basic " + base64.b64encode(f"{USERNAME}:{TOKEN}".encode()).decode()
     backend = shutil.which("git") or "git"
 
@@ -119,6 +122,8 @@ def _http_backend_handler(project_root: Path) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
+            if seen is not None:
+                seen.append(self.headers.get("Authorization") or "")
             if self.headers.get("Authorization") != expected:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -160,6 +165,64 @@ def git_http(source_repo: SourceRepo) -> Iterator[str]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class OtherHost:
+    """A git http server on another host (127.0.0.2), and every Authorization header it was sent."""
+
+    url: str
+    authorizations: list[str]
+
+
+def _serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def other_host_server(project_root: Path) -> Iterator[OtherHost]:
+    """`http://127.0.0.2:PORT/`: the repositories under `project_root` to `alice` with TOKEN, recording
+    every Authorization header."""
+    seen: list[str] = []
+    server = ThreadingHTTPServer(("127.0.0.2", 0), _http_backend_handler(project_root, seen))
+    _serve_in_thread(server)
+    try:
+        yield OtherHost(f"http://127.0.0.2:{server.server_address[1]}/", seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def redirect_server(target: str) -> Iterator[str]:
+    """`http://127.0.0.1:PORT/`: answers every request with a 301 to the same path under `target`."""
+    base = target.rstrip("/")
+
+    class Redirect(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def _redirect(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", base + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = _redirect
+        do_POST = _redirect
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    _serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:

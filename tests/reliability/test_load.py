@@ -76,14 +76,15 @@ def test_excess_is_refused_at_once_without_waiting_for_a_slot(start_runtime, tmp
 
 
 def test_rolling_update_loses_no_request(tmp_path) -> None:
+    """Every request is answered 200, also on a loaded machine: a draining replica answers with
+    `Connection: close` and keeps serving until its clients have stopped sending to it
+    (`drain_quiet_seconds`), so no request is written on a connection it is closing (docs/reliability.md)."""
     result = rolling(total=3000, concurrency=32, workdir=tmp_path)
     print(result)
     assert result["answered"] == 3000
     assert result["lost"] == 0, (result["lost_by_kind"], result["events"], result["refused_then_retried"])
-    # A request written on a keep-alive connection at the instant a drained replica exits is closed
-    # unread (docs/reliability.md); `drain_min_seconds` keeps replicas serving until routing has moved.
-    assert result["closed_unread_after_exit"] <= 3, result
-    assert result["ok"] + result["closed_unread_after_exit"] == 3000
+    assert result["closed_unread_after_exit"] == 0, result
+    assert result["ok"] == 3000
     assert set(result["exit_codes"]) == {"a", "b", "c", "d"}
     assert all(code == 0 for code in result["exit_codes"].values()), result["exit_codes"]
     assert len(result["ok_by_replica_port"]) == 4, result  # all four replicas served

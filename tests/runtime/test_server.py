@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -40,7 +41,7 @@ def metric(url: str, name: str, **labels: str) -> float:
     raise KeyError(f"{name}{labels} not exported")
 
 
-def wait_in_flight(url: str, api: str, count: int, timeout: float = 10) -> None:
+def wait_in_flight(url: str, api: str, count: int, timeout: float = 90) -> None:
     """Wait until the runtime reports at least `count` requests in flight."""
     deadline = time.monotonic() + timeout
     while metric(url, "predictorapi_in_flight_requests", api=api) < count:
@@ -69,15 +70,34 @@ def test_request_timeout_is_504(serve_source) -> None:
     assert response.status_code == 504 and "0.3" in response.json()["error"]
 
 
-def test_back_pressure_is_an_immediate_503_with_retry_after(serve_source) -> None:
-    url = serve_source(SLOW, max_concurrency=2, max_queue_length=1, predictor_config={"delay": 1.5})
+BLOCKING = """
+import os
+import time
+
+class PythonPredictor:
+    def __init__(self, config):
+        self.release = config["release"]
+
+    def predict(self, payload):
+        while not os.path.exists(self.release):
+            time.sleep(0.01)
+        return {"ok": True}
+"""
+
+
+def test_back_pressure_is_an_immediate_503_with_retry_after(serve_source, tmp_path: Path) -> None:
+    """With both slots and the one queue place held by requests that cannot finish, one more request is
+    refused at once: its 503 comes back while the three are still held."""
+    release = tmp_path / "release"
+    url = serve_source(BLOCKING, max_concurrency=2, max_queue_length=1, request_timeout_seconds=300,
+                       predictor_config={"release": str(release)})
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        held = [pool.submit(httpx.post, url, json={}, timeout=30) for _ in range(3)]
+        held = [pool.submit(httpx.post, url, json={}, timeout=300) for _ in range(3)]
         wait_in_flight(url, "test", 3)
         assert metric(url, "predictorapi_queue_length", api="test") == 1
-        started = time.monotonic()
         refused = httpx.post(url, json={})
-        assert time.monotonic() - started < 1.0
+        assert not any(f.done() for f in held)
+        release.touch()
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert [f.result().status_code for f in held] == [200, 200, 200]
     assert metric(url, "predictorapi_rejected_requests_total", api="test", reason="overloaded") == 1
@@ -194,3 +214,54 @@ def test_serve_applies_the_crd_rules_too(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "serve", str(manifest)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "spec.autoscaling: autoscaling.minReplicas must be less than or equal to" in result.stderr
+
+
+def test_draining_closes_connections_after_each_response_and_serves_while_traffic_lasts(tmp_path: Path) -> None:
+    """After SIGTERM: `/readyz` 503, every response `Connection: close` (so clients stop reusing
+    connections), a connection idle since before SIGTERM still served, and the server keeps serving as
+    long as requests keep coming within `drain_quiet_seconds`; once they stop, it exits 0."""
+    from support.soak import Runtime
+
+    predictor = tmp_path / "predictor.py"
+    predictor.write_text(textwrap.dedent(SLOW))
+    runtime = Runtime(predictor, tmp_path / "runtime.log", api_name="drain", drain_min_seconds=0.5,
+                      drain_quiet_seconds=5, drain_grace_seconds=120, predictor_config='{"delay": 0}')
+    try:
+        runtime.wait_ready()
+        idle = socket.create_connection(("127.0.0.1", runtime.port), timeout=30)
+        request = b'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+        idle.sendall(request)
+        assert b"connection: close" not in _one_response(idle)  # kept alive, then idle
+        runtime.terminate()
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{runtime.url}/readyz").status_code != 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        closes = []
+        with httpx.Client() as client:  # a client that keeps sending to the draining replica for a while
+            for _ in range(30):
+                response = client.post(runtime.url, json={})
+                assert response.status_code == 200
+                closes.append(response.headers.get("connection"))
+                time.sleep(0.1)
+        assert closes == ["close"] * 30
+        idle.sendall(request)  # the connection idle since before SIGTERM still works, once
+        reply = _one_response(idle)
+        assert reply.startswith(b"HTTP/1.1 200 ") and b"connection: close" in reply
+        idle.close()
+        assert runtime.wait(120) == 0
+    finally:
+        runtime.stop()
+
+
+def _one_response(sock: socket.socket) -> bytes:
+    """Read one response with a Content-Length body from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+                 .split(b":")[1])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body

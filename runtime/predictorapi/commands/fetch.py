@@ -2,7 +2,12 @@
 
 Configured by flags or, in the init container, by the environment (`PREDICTORAPI_GIT_REPO`,
 `PREDICTORAPI_GIT_REVISION`, `PREDICTORAPI_GIT_PATH`, `PREDICTORAPI_GIT_DEST`,
-`PREDICTORAPI_GIT_CREDENTIALS_DIR`, `PREDICTORAPI_TERMINATION_LOG`, `PREDICTORAPI_GIT_TIMEOUT`).
+`PREDICTORAPI_GIT_CREDENTIALS_DIR`, `PREDICTORAPI_TERMINATION_LOG`, `PREDICTORAPI_GIT_TIMEOUT`,
+`PREDICTORAPI_GIT_ALLOW_INSECURE_HTTP`, `PREDICTORAPI_GIT_SSH_ACCEPT_NEW_HOST_KEYS`).
+
+A token is only ever sent to the repository's own protocol and host (never after a redirect to
+another host), and never over plain http:// unless allowed; ssh with a key needs `known_hosts` in
+the credentials folder unless accepting new host keys is allowed (unsafe).
 
 On success it prints one line, writes the commit SHA to `DEST/.predictorapi-revision` and to the
 termination log, and exits 0. On failure it prints ONE line `<Reason>: <detail>` on stderr (no
@@ -36,6 +41,8 @@ class FetchSettings(BaseSettings):
     dest: str = CODE_DIR
     credentials_dir: str | None = None
     timeout: float = 300.0
+    allow_insecure_http: bool = False
+    ssh_accept_new_host_keys: bool = False
     termination_log: str | None = Field(None, validation_alias=f"{ENV_PREFIX}TERMINATION_LOG")
 
 
@@ -57,6 +64,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--termination-log", help=f"file receiving the SHA or the error line [${ENV_PREFIX}"
                         f"TERMINATION_LOG; default {TERMINATION_LOG} when it exists]")
     parser.add_argument("--timeout", type=float, help=f"seconds one git command may take [{env}TIMEOUT, default 300]")
+    parser.add_argument("--allow-insecure-http", action="store_true", default=None,
+                        help=f"send the token over plain http:// too (trusted networks only) "
+                        f"[{env}ALLOW_INSECURE_HTTP]")
+    parser.add_argument("--ssh-accept-new-host-keys", action="store_true", default=None,
+                        help="without known_hosts, trust whatever ssh host key is offered (UNSAFE: no protection "
+                        f"against a man in the middle) [{env}SSH_ACCEPT_NEW_HOST_KEYS]")
     parser.set_defaults(func=run)
 
 
@@ -87,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
         revision=settings.revision,
         path=settings.path,
         dest=Path(settings.dest),
-        credentials_dir=Path(settings.credentials_dir) if settings.credentials_dir else None,
+        credentials_dir=Path(settings.credentials_dir).resolve() if settings.credentials_dir else None,
         timeout_seconds=settings.timeout,
+        allow_insecure_http=settings.allow_insecure_http,
+        ssh_accept_new_host_keys=settings.ssh_accept_new_host_keys,
     )
     try:
         sha = fetch(request)

@@ -34,7 +34,8 @@ def create_app(
     metrics = RuntimeMetrics.register(registry, settings.api_name, settings.max_concurrency)
     api = settings.api_name
     limiter = ConcurrencyLimiter(settings.max_concurrency, settings.max_queue_length,
-                                 metrics.in_flight.labels(api), metrics.queue_length.labels(api))
+                                 metrics.in_flight.labels(api), metrics.queue_length.labels(api),
+                                 metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
     state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter)
 
     app = FastAPI(title=f"predictorapi: {api}", lifespan=lambda _: serving(state, predictor))
@@ -67,14 +68,17 @@ def _add_probes(app: FastAPI, state: RuntimeState, registry: CollectorRegistry) 
     """`/healthz` (liveness), `/readyz` (readiness) and `/metrics` (Prometheus)."""
 
     @app.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    async def healthz() -> Response:
+        if state.wedged_too_long:  # every slot held by hung calls for `wedged_seconds`: restart me
+            return JSONResponse({"status": "wedged"}, 503)
+        return JSONResponse({"status": "alive"})
 
     @app.get("/readyz", summary="Readiness")
     async def readyz() -> Response:
         if state.ready:
             return JSONResponse({"status": "ready"})
-        status = "draining" if state.draining else "failed" if state.load_error else "loading"
+        status = ("draining" if state.draining else "failed" if state.load_error else
+                  "loading" if state.invoke is None else "wedged")
         return JSONResponse({"status": status}, 503)
 
     @app.get("/metrics", response_class=Response, **metrics_route_docs())

@@ -15,7 +15,9 @@ Anything else fails every request of that batch with :class:`BatchFailed` (answe
 
 Admission (503 back-pressure), body limits and the per-request timeout (504) stay per request: they
 are applied by the route before and around :meth:`Batcher.submit`. A request that times out before
-its batch is dispatched is dropped from the batch.
+its batch is dispatched is dropped from the batch; one that times out while its batch runs is answered
+504 at once, and the batch keeps its slot until `predict` returns (an abandoned slot, see `limits`,
+once every request of the batch is answered).
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class Batcher:
             # One slot for the batch, but its requests count as running, so that `queue_length`
             # keeps meaning "requests waiting", not "batches waiting".
             held.weigh(len(items))
+            for item in items:  # a request that times out while its batch runs is answered (504) already
+                item.future.add_done_callback(lambda future: held.answered() if future.cancelled() else None)
             await self._call(items)
 
     async def _call(self, items: list[_Item]) -> None:

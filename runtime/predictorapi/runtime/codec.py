@@ -36,15 +36,28 @@ def parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
 
 
 async def decode_payload(body: bytes, headers: Mapping[str, str]) -> Any:
-    """Decode `body` by its Content-Type in `headers`: JSON, text, form, multipart or raw bytes."""
+    """Decode `body` by its Content-Type in `headers`: JSON, text, form, multipart or raw bytes.
+
+    Whatever cannot be decoded is :class:`BadPayload` (a 400), never an exception that would look like
+    the predictor's: a ValueError, UnicodeError or RecursionError from any decoder is the body's fault.
+    """
+    try:
+        return await _decode(body, headers)
+    except RecursionError:
+        raise BadPayload("cannot decode the request body: nested too deeply") from None
+    except ValueError as exc:  # UnicodeError included
+        raise BadPayload(f"cannot decode the request body: {_reason(exc)}") from None
+
+
+async def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
     media_type, params = parse_content_type(_content_type(headers))
     if media_type == "application/json" or media_type.endswith("+json"):
         try:
             return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadPayload(f"malformed JSON body: {exc}") from None
         except RecursionError:
             raise BadPayload("malformed JSON body: nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int-string digit limit, ...
+            raise BadPayload(f"malformed JSON body: {_reason(exc)}") from None
     if media_type.startswith("text/"):
         return _decode_text(body, params.get("charset", "utf-8"))
     if media_type == "application/x-www-form-urlencoded":
@@ -52,6 +65,12 @@ async def decode_payload(body: bytes, headers: Mapping[str, str]) -> Any:
     if media_type == "multipart/form-data":
         return await _multipart(body, headers)
     return body
+
+
+def _reason(exc: ValueError, limit: int = 200) -> str:
+    """The exception's message, cut to `limit` characters (it may quote the body)."""
+    text = str(exc)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _content_type(headers: Mapping[str, str]) -> str | None:
@@ -121,5 +140,7 @@ def encode_json(value: Any) -> bytes:
         pass
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except RecursionError:
+        raise UnserialisableResult("predict returned a value nested too deeply to serialise as JSON") from None
     except (TypeError, ValueError) as exc:
         raise UnserialisableResult(f"predict returned a value that is not JSON serialisable: {exc}") from None

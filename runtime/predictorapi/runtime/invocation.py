@@ -8,17 +8,22 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Protocol
 
 from predictorapi.runtime.batching import Batcher
-from predictorapi.runtime.limits import ConcurrencyLimiter
+from predictorapi.runtime.limits import ConcurrencyLimiter, RunSlot
 from predictorapi.runtime.loader import PredictorInterface
 from predictorapi.runtime.metrics import RuntimeMetrics
 from predictorapi.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("predictorapi.runtime")
 
-Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+
+class Invoke(Protocol):
+    """The call into `predict` with keyword arguments. Given the run `slot` it holds, a sync call that
+    is still running when the caller gives up (is cancelled) keeps that slot busy until it returns."""
+
+    def __call__(self, kwargs: dict[str, Any], slot: RunSlot | None = None) -> Awaitable[Any]: ...
 
 
 class PredictorExited(Exception):
@@ -38,8 +43,8 @@ def _exited(exc: BaseException) -> PredictorExited:
 
 
 def _awaited(predict: Callable[..., Awaitable[Any]]) -> Invoke:
-    async def invoke_async(kwargs: dict[str, Any]) -> Any:
-        try:
+    async def invoke_async(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
+        try:  # cancelling the await (the request timed out) stops the coroutine: its slot is freed
             return await predict(**kwargs)
         except (SystemExit, KeyboardInterrupt) as exc:  # user code must not stop the server
             raise _exited(exc) from exc
@@ -54,10 +59,19 @@ def _in_thread_pool(predict: Callable[..., Any], executor: Executor | None) -> I
         except (SystemExit, KeyboardInterrupt) as exc:  # would escape the event loop and skip our 500
             raise _exited(exc) from exc
 
-    async def invoke(kwargs: dict[str, Any]) -> Any:
+    async def invoke(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
         context = contextvars.copy_context()  # the request id reaches the predictor's log records
         call = functools.partial(context.run, call_predict, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        if executor is None:
+            return await asyncio.get_running_loop().run_in_executor(None, call)
+        future = executor.submit(call)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # A call still waiting for a thread is dropped; one already running cannot be stopped.
+            if not future.cancel() and slot is not None:
+                slot.keep_until(future)
+            raise
 
     return invoke
 

@@ -1,9 +1,18 @@
-"""Back-pressure: a bounded number of requests run, a bounded number wait, the rest are refused."""
+"""Back-pressure: a bounded number of requests run, a bounded number wait, the rest are refused.
+
+A run slot is held by a `predict` call, not by a request: when a request times out while its call
+keeps running in a thread (Python cannot interrupt it), the request is answered (504) but the slot
+stays busy until the call returns. Such a slot is *abandoned*: no request waits for it. While every
+slot is abandoned the runtime is *wedged*: it cannot serve anything until a call returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 
 from prometheus_client import Gauge
@@ -14,34 +23,94 @@ class Overloaded(Exception):
 
 
 class RunSlot:
-    """One held run slot, counted as `weight` running requests (1, or n for a batch of n)."""
+    """One held run slot, counted as `weight` running requests (1, or n for a batch of n).
 
-    __slots__ = ("_limiter", "weight")
+    `weight` falls as the slot's requests are answered before its call returns (timed out); at 0
+    while the call still runs, the slot is abandoned.
+    """
+
+    __slots__ = ("_limiter", "_loop", "abandoned", "kept", "released", "weight")
 
     def __init__(self, limiter: ConcurrencyLimiter) -> None:
         self._limiter = limiter
+        self._loop = asyncio.get_running_loop()
         self.weight = 1
+        self.abandoned = False
+        self.kept = False
+        self.released = False
 
     def weigh(self, requests: int) -> None:
         """Count this slot as `requests` running requests from now until it is released."""
         self._limiter.running += requests - self.weight
         self.weight = requests
 
+    def answered(self, requests: int = 1) -> None:
+        """`requests` of this slot's requests got their answer while its call goes on."""
+        if self.released:
+            return
+        requests = min(requests, self.weight)
+        self.weight -= requests
+        self._limiter.running -= requests
+        if self.weight == 0 and not self.abandoned:
+            self.abandoned = True
+            self._limiter.abandon()
+
+    def keep_until(self, call: Future) -> None:
+        """The request gave up (timed out) but `call` runs on in its thread: this slot stays busy,
+        counted as abandoned, until `call` is done."""
+        self.kept = True
+        self.answered(self.weight)
+        call.add_done_callback(self._call_done)
+
+    def _call_done(self, _: Future) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting anyway
+            self._loop.call_soon_threadsafe(self.release)
+
+    def release(self) -> None:
+        """Give the slot back (once)."""
+        if self.released:
+            return
+        self.released = True
+        self._limiter.running -= self.weight
+        self.weight = 0
+        self._limiter.free(self)
+
 
 class ConcurrencyLimiter:
-    """At most `max_concurrency` requests run at once and at most `max_queue_length` wait.
+    """At most `max_concurrency` calls run at once and at most `max_queue_length` requests wait.
 
-    The in-flight and queue-length gauges read the counters when Prometheus scrapes, so the request
-    path pays nothing for them: in-flight is `admitted`, the queue is `admitted - running`.
+    The gauges read the counters when Prometheus scrapes, so the request path pays nothing for them:
+    in-flight is `admitted` (accepted, unanswered), the queue is `admitted - running`, busy slots are
+    `busy` (abandoned ones included) and abandoned calls `abandoned`.
     """
 
-    def __init__(self, max_concurrency: int, max_queue_length: int, in_flight: Gauge, queue_length: Gauge):
+    def __init__(self, max_concurrency: int, max_queue_length: int, in_flight: Gauge, queue_length: Gauge,
+                 busy_slots: Gauge | None = None, abandoned_calls: Gauge | None = None):
+        self.max_concurrency = max_concurrency
         self.capacity = max_concurrency + max_queue_length
         self.admitted = 0
         self.running = 0
+        self.busy = 0
+        self.abandoned = 0
+        self.wedged_since: float | None = None
         self._slots = asyncio.Semaphore(max_concurrency)
         in_flight.set_function(lambda: self.admitted)
         queue_length.set_function(lambda: max(self.admitted - self.running, 0))
+        if busy_slots is not None:
+            busy_slots.set_function(lambda: self.busy)
+        if abandoned_calls is not None:
+            abandoned_calls.set_function(lambda: self.abandoned)
+
+    @property
+    def wedged(self) -> bool:
+        """Every run slot is held by a call whose request was already answered."""
+        return self.abandoned >= self.max_concurrency
+
+    def wedged_for(self, now: float | None = None) -> float:
+        """Seconds the limiter has been wedged without interruption (0 when it is not)."""
+        if self.wedged_since is None:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self.wedged_since
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
@@ -57,11 +126,29 @@ class ConcurrencyLimiter:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[RunSlot]:
         """Wait for a run slot (inside :meth:`admit`); it counts one running request until
-        :meth:`RunSlot.weigh` says how many it runs (a batch of n admitted requests takes one slot)."""
-        async with self._slots:
-            held = RunSlot(self)
-            self.running += 1
-            try:
-                yield held
-            finally:
-                self.running -= held.weight
+        :meth:`RunSlot.weigh` says how many it runs (a batch of n admitted requests takes one slot).
+        Released on exit, unless :meth:`RunSlot.keep_until` kept it for a call that runs on."""
+        await self._slots.acquire()
+        self.busy += 1
+        self.running += 1
+        held = RunSlot(self)
+        try:
+            yield held
+        finally:
+            if not held.kept:
+                held.release()
+
+    def abandon(self) -> None:
+        """One more busy slot has no request waiting for it."""
+        self.abandoned += 1
+        if self.wedged and self.wedged_since is None:
+            self.wedged_since = time.monotonic()
+
+    def free(self, held: RunSlot) -> None:
+        """`held`'s call is over: the slot is free again."""
+        self.busy -= 1
+        if held.abandoned:
+            self.abandoned -= 1
+            if not self.wedged:
+                self.wedged_since = None
+        self._slots.release()

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("predictorapi_request_id", default=None)
+
+# What json.dumps(ensure_ascii=False) leaves raw but some log readers take for a line break (or worse).
+_JSON_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def escape_field(text: str) -> str:
+    """`text` safe to write on one log line: backslashes and non-printable characters (newlines, other
+    control characters, Unicode line separators) as Python escapes, so a request path such as
+    `/x%0A...` (decoded: a newline) can never start a forged log line."""
+    if text.isprintable() and "\\" not in text:
+        return text  # the common case costs one scan
+    return "".join(ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -34,7 +48,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return _JSON_RAW_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
 
 
 def configure_logging(json_lines: bool, level: str) -> None:

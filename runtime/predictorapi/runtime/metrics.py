@@ -22,6 +22,10 @@ class RuntimeMetrics:
     queue_length: Gauge
     max_concurrency: Gauge
     rejected: Counter
+    busy_slots: Gauge
+    abandoned_calls: Gauge
+    open_connections: Gauge
+    connections_closed: Counter
     load_seconds: Gauge
     batch_size: Histogram
     batch_wait: Histogram
@@ -43,6 +47,16 @@ class RuntimeMetrics:
                                   [names.API_LABEL], registry=registry),
             rejected=Counter(names.REJECTED, "Requests refused by the runtime, by reason.",
                              [names.API_LABEL, "reason"], registry=registry),
+            busy_slots=Gauge(names.BUSY_SLOTS, "Run slots held by a predict call (abandoned ones included).",
+                             [names.API_LABEL], registry=registry),
+            abandoned_calls=Gauge(names.ABANDONED_CALLS,
+                                  "Predict calls still running after their request timed out.",
+                                  [names.API_LABEL], registry=registry),
+            open_connections=Gauge(names.OPEN_CONNECTIONS, "Open client connections.", [names.API_LABEL],
+                                   registry=registry),
+            connections_closed=Counter(names.CONNECTIONS_CLOSED,
+                                       "Connections closed on a client that stalled or sent too much, by reason.",
+                                       [names.API_LABEL, "reason"], registry=registry),
             load_seconds=Gauge(names.LOAD_SECONDS, "Seconds the predictor took to load.",
                                [names.API_LABEL], registry=registry),
             batch_size=Histogram(names.BATCH_SIZE, "Requests per predict call when batching.",
@@ -51,6 +65,7 @@ class RuntimeMetrics:
                                  [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
         )
         metrics.max_concurrency.labels(api).set(max_concurrency)
-        for gauge in (metrics.in_flight, metrics.queue_length):
+        for gauge in (metrics.in_flight, metrics.queue_length, metrics.busy_slots, metrics.abandoned_calls,
+                      metrics.open_connections):
             gauge.labels(api).set(0)
         return metrics

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from predictorapi.runtime.logs import request_id_var
+from predictorapi.runtime.logs import escape_field, request_id_var
 
 access_log = logging.getLogger("predictorapi.access")
+
 
 
 class RequestIdMiddleware:
@@ -47,8 +48,9 @@ class RequestIdMiddleware:
         finally:
             if self.access_log and access_log.isEnabledFor(logging.INFO):
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                access_log.info("%s %s %s %.2fms", scope["method"], scope["path"], status, duration_ms,
-                                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                method, path = escape_field(scope["method"]), escape_field(scope["path"])
+                access_log.info("%s %s %s %.2fms", method, path, status, duration_ms,
+                                extra={"method": method, "path": path, "status": status,
                                        "duration_ms": duration_ms})
             request_id_var.reset(token)
 

@@ -70,7 +70,8 @@ async def predict(state: RuntimeState, request: Request) -> Response:
 
 
 def _refuse(state: RuntimeState, request: Request) -> Response | None:
-    """The answer to a request refused before admission (bad API key, declared body too large), else None."""
+    """The answer to a request refused before admission (bad API key, declared body too large, wedged),
+    else None."""
     settings = state.settings
     if settings.api_key and not _authorized(request, settings.api_key):
         return error_response(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
@@ -78,6 +79,10 @@ def _refuse(state: RuntimeState, request: Request) -> Response | None:
     if declared.isdigit() and int(declared) > settings.max_body_bytes:
         state.metrics.rejected.labels(settings.api_name, "too_large").inc()
         return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
+    if state.limiter.wedged:  # it would only wait for a slot that a hung call holds, then time out
+        state.metrics.rejected.labels(settings.api_name, "wedged").inc()
+        return error_response(503, "every run slot is held by a predict call that timed out; retry later",
+                              {"Retry-After": str(settings.retry_after_seconds)})
     return None
 
 
@@ -98,8 +103,8 @@ async def _admitted(state: RuntimeState, invoke: Invoke, request: Request) -> An
                 kwargs = await _predict_kwargs(state, request)
                 if state.batcher is not None:  # the batch takes one concurrency slot
                     return await state.batcher.submit(kwargs)
-                async with state.limiter.slot():
-                    return await invoke(kwargs)
+                async with state.limiter.slot() as held:
+                    return await invoke(kwargs, held)
         except TimeoutError:
             if not deadline.expired():
                 raise

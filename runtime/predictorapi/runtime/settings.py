@@ -47,6 +47,37 @@ class RuntimeSettings(BaseSettings):
         1.0, ge=0, description="After SIGTERM, keep serving at least this long (with `/readyz` 503) so load "
         "balancers that poll readiness stop sending here before the process stops accepting."
     )
+    drain_quiet_seconds: float = Field(
+        2.0, ge=0, description="After SIGTERM (and `drain_min_seconds`), stop only once no prediction request "
+        "and no new connection has arrived for this long: clients whose routing lags are still served "
+        "instead of having their request reset by a closing listener (bounded by `drain_grace_seconds`)."
+    )
+    wedged_seconds: float = Field(
+        180.0, gt=0, description="When every run slot has been held this long by `predict` calls whose requests "
+        "already timed out (hung calls that Python cannot interrupt), `/healthz` answers 503 so that Kubernetes "
+        "restarts the container. `/readyz` answers 503 as soon as every slot is held by such calls."
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Most open client connections served normally; a request arriving on a "
+        "connection beyond it is answered 503 with `Connection: close` at once (probes and `/metrics` excepted)."
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest a connection may take to send a request's headers (from its opening, "
+        "or from the first byte of a request on a kept-alive connection); then it is closed (408 when some "
+        "of the request arrived)."
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest pause in the arrival of a request body; then the connection is "
+        "answered 408 and closed (a prediction is also bounded by `request_timeout_seconds`)."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request line plus headers (431 and close past it)."
+    )
+    keep_alive_seconds: float = Field(
+        75.0, gt=0, description="How long an idle kept-alive connection stays open after a response; longer "
+        "than load balancers' idle timeouts (ingress-nginx: 60 s), so the runtime never closes a connection "
+        "a proxy is about to reuse."
+    )
     retry_after_seconds: int = Field(1, ge=0, description="`Retry-After` sent with back-pressure 503s.")
     batch_max_size: int = Field(1, ge=1, description="Most requests per `predict` call; 1 disables batching.")
     batch_timeout_ms: int = Field(10, ge=0, description="Longest a request waits for its batch to fill.")

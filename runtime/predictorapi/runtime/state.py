@@ -37,8 +37,14 @@ class RuntimeState:
 
     @property
     def ready(self) -> bool:
-        """Loaded and not draining: what `/readyz` reports."""
-        return self.invoke is not None and not self.draining
+        """Loaded, not draining, and not wedged (every run slot held by a call that timed out): what
+        `/readyz` reports."""
+        return self.invoke is not None and not self.draining and not self.limiter.wedged
+
+    @property
+    def wedged_too_long(self) -> bool:
+        """Wedged for `wedged_seconds` without a break: `/healthz` fails so that the container restarts."""
+        return self.limiter.wedged_for() >= self.settings.wedged_seconds
 
 
 @asynccontextmanager
