@@ -3,14 +3,9 @@
     python bench/rolling.py                   # 6,000 requests at concurrency 32 over 2 replicas
     python bench/rolling.py --requests 1500
 
-Two runtime replicas run as real processes (`python -m predictorapi`). The client balances round-robin
-over the replicas whose `/readyz` answered 200 at the last poll (every 50 ms), as Kubernetes endpoints
-do. Mid-load each original replica in turn gets SIGTERM (it drains: `/readyz` 503, accepted requests
-finish, exit 0) and a replacement is started, like a Deployment's rolling update.
-
-Outcomes per request: `ok` (200); `refused` (connection refused: never accepted, so the client retried
-it on another replica, as a proxy retries a failed connect); anything else (5xx, reset, disconnect,
-timeout) is a `lost` request. The exit code is 1 if any request was lost or a replica exited non-zero.
+How the update is driven and what counts as `ok`, `refused` or `lost`: tests/support/rolling.py, the
+harness shared with tests/reliability. The exit code is 1 if any request was lost or a replica exited
+non-zero.
 """
 
 from __future__ import annotations

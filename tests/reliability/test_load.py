@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 from support.rolling import rolling
+from support.runtimes import BLOCKING_PREDICTOR
 from support.soak import metric_value, overload, soak
 
 
@@ -33,22 +34,6 @@ def test_overload_sheds_excess_with_503_and_serves_the_rest(tmp_path) -> None:
     assert baseline["statuses"].get(503, 0) == 0, result  # at maxConcurrency clients nothing is shed
     assert set(result["retry_after"]) == {"1"}
     assert result["in_flight_after"] == 0
-
-
-BLOCKING_PREDICTOR = """
-    import os
-    import time
-
-
-    class PythonPredictor:
-        def __init__(self, config):
-            self.release = config["release"]
-
-        def predict(self, payload):
-            while not os.path.exists(self.release):
-                time.sleep(0.01)
-            return {"released": True}
-"""
 
 
 def test_excess_is_refused_at_once_without_waiting_for_a_slot(start_runtime, tmp_path) -> None:

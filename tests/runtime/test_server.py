@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.processes import CLI, REPO, free_port, wait_ready
+from support.runtimes import BLOCKING_PREDICTOR
 
 SLOW = """
 import time
@@ -70,26 +71,11 @@ def test_request_timeout_is_504(serve_source) -> None:
     assert response.status_code == 504 and "0.3" in response.json()["error"]
 
 
-BLOCKING = """
-import os
-import time
-
-class PythonPredictor:
-    def __init__(self, config):
-        self.release = config["release"]
-
-    def predict(self, payload):
-        while not os.path.exists(self.release):
-            time.sleep(0.01)
-        return {"ok": True}
-"""
-
-
 def test_back_pressure_is_an_immediate_503_with_retry_after(serve_source, tmp_path: Path) -> None:
     """With both slots and the one queue place held by requests that cannot finish, one more request is
     refused at once: its 503 comes back while the three are still held."""
     release = tmp_path / "release"
-    url = serve_source(BLOCKING, max_concurrency=2, max_queue_length=1, request_timeout_seconds=300,
+    url = serve_source(BLOCKING_PREDICTOR, max_concurrency=2, max_queue_length=1, request_timeout_seconds=300,
                        predictor_config={"release": str(release)})
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         held = [pool.submit(httpx.post, url, json={}, timeout=300) for _ in range(3)]

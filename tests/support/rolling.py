@@ -1,7 +1,5 @@
-"""Rolling update under load, without losing a request; prints counts.
-
-    python bench/rolling.py                   # 6,000 requests at concurrency 32 over 2 replicas
-    python bench/rolling.py --requests 1500
+"""The rolling-update harness: a rolling update under load, counting every request's outcome. Used
+by tests/reliability (scaled down) and by bench/rolling.py (the full run, whose docstring has the usage).
 
 Two runtime replicas run as real processes (`python -m predictorapi`). The client balances round-robin
 over the replicas whose `/readyz` answered 200 at the last poll (every 50 ms), as Kubernetes endpoints
@@ -10,7 +8,7 @@ finish, exit 0) and a replacement is started, like a Deployment's rolling update
 
 Outcomes per request: `ok` (200); `refused` (connection refused: never accepted, so the client retried
 it on another replica, as a proxy retries a failed connect); anything else (5xx, reset, disconnect,
-timeout) is a `lost` request. The exit code is 1 if any request was lost or a replica exited non-zero.
+timeout) is a `lost` request.
 """
 
 from __future__ import annotations

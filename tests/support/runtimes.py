@@ -36,6 +36,22 @@ ECHO_PREDICTOR = """
 """
 
 
+# Blocks in `predict` until the file `config["release"]` exists: holds a slot deterministically, no sleep.
+BLOCKING_PREDICTOR = """
+    import os
+    import time
+
+
+    class PythonPredictor:
+        def __init__(self, config):
+            self.release = config["release"]
+
+        def predict(self, payload):
+            while not os.path.exists(self.release):
+                time.sleep(0.01)
+            return {"released": True}
+"""
+
 @contextmanager
 def runtime_in(directory: Path, source: str = ECHO_PREDICTOR, **settings: Any) -> Iterator[Runtime]:
     """A ready runtime process for `source` (dedented), stopped on exit (for module-scoped fixtures)."""
