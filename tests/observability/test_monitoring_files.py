@@ -28,7 +28,7 @@ from observability.queries import (
 )
 
 ALERTS = ("PredictorAPINoReadyReplicas", "PredictorAPIHighErrorRatio", "PredictorAPIHighLatencyP99",
-          "PredictorAPISaturated", "PredictorAPIModelLoadFailures")
+          "PredictorAPISaturated", "PredictorAPIModelLoadFailures", "PredictorAPIAbandonedCalls")
 
 
 def promtool() -> str:
