@@ -65,7 +65,7 @@ class Cluster:
         with self.emulator.emulator.lenient(spec.PLURAL):
             return self.kube.create(document)
 
-    def wait_for(self, check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    def wait_for(self, check: Callable[[], Any], timeout: float = 120, what: str = "condition") -> Any:
         """Poll `check` until it returns something truthy; fail with the operator's log tail otherwise."""
         deadline = time.monotonic() + timeout
         while True:

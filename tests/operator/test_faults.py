@@ -83,8 +83,8 @@ def test_injected_api_errors_are_retried_until_convergence(emulated) -> None:
     faults.fail("PATCH", "predictorapis", 500, times=1)
     cluster.kube.create({**manifest(), "metadata": {"name": "faulty", "namespace": "faults"}})
     cluster.wait_for(lambda: cluster.get("Deployment", "faults", "faulty") and cluster.get(
-        "Service", "faults", "faulty"), timeout=60, what="children despite injected errors")
-    cluster.wait_for(lambda: (cluster.get("PredictorAPI", "faults", "faulty") or {}).get("status"), timeout=60,
+        "Service", "faults", "faulty"), timeout=120, what="children despite injected errors")
+    cluster.wait_for(lambda: (cluster.get("PredictorAPI", "faults", "faulty") or {}).get("status"), timeout=120,
                      what="a status despite injected errors")
     assert all(f.times == 0 for f in faults._faults), "every injected fault was hit"
 
@@ -104,7 +104,7 @@ def test_a_refused_child_is_reported_and_retried_later(emulated) -> None:
     assert message.startswith("HorizontalPodAutoscaler refused was refused by the API server: ")
     assert "is invalid" in message, "the API server's own message"
     # The resync timer applies it again once the API server accepts it.
-    cluster.wait_for(lambda: cluster.get("HorizontalPodAutoscaler", "faults", "refused"), timeout=30,
+    cluster.wait_for(lambda: cluster.get("HorizontalPodAutoscaler", "faults", "refused"), timeout=120,
                      what="the HPA on a later resync")
 
 
@@ -112,5 +112,5 @@ def test_a_dropped_watch_loses_no_object(emulated) -> None:
     cluster = emulated
     cluster.emulator.emulator.drop_watches()  # the next event ends every stream, and is lost to it
     cluster.kube.create({**manifest(), "metadata": {"name": "after-drop", "namespace": "faults"}})
-    cluster.wait_for(lambda: cluster.get("Deployment", "faults", "after-drop"), timeout=60,
+    cluster.wait_for(lambda: cluster.get("Deployment", "faults", "after-drop"), timeout=120,
                      what="the Deployment of an API created while the watch was dropped")
