@@ -6,13 +6,16 @@ Run with `kopf run -m predictorapi_operator.handlers --all-namespaces`, or
 Drift: the Deployment, Service, HPA, PodDisruptionBudget and Ingress of every API are watched (by
 label) and any change or deletion of one re-reconciles its PredictorAPI at once; a timer also
 re-applies every PredictorAPI every `resync_seconds` (covering ServiceMonitors and missed events).
+Argo Rollouts' Rollouts (a canary's workload) are watched the same way where the cluster serves
+`argoproj.io/v1alpha1` (kopf's discovery finds them, also once Argo Rollouts is installed later): every
+status change Argo Rollouts writes (step, pause, analysis verdict, abort) updates the PredictorAPI's status.
 
 Failures: every outcome is in the status (`reconcile` writes it even when children fail). A spec change
 is handled at once (the spec handler does not stay in a retry loop on refusals: it finishes). What a
 retry could fix (a refused or name-conflicting child, a refused status, a transient API error) is retried
 by the resync timer with a growing delay (`RETRY_DELAYS`, never longer than the resync period).
 Events: one Warning Event per new Degraded verdict of the operator's own (InvalidSpec, NameConflict,
-ApplyFailed) and per new status-write failure, not one per retry.
+ApplyFailed, RolloutsNotInstalled) and per new status-write failure, not one per retry.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_
     _owner_event(event, memo, logger)
 
 
-for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD):
+for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD, kinds.ROLLOUT):
     kopf.on.event(_kind.group, _kind.version, _kind.plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
                   id=f"child-{_kind.plural}")(on_child)
 

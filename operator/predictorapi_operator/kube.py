@@ -257,7 +257,7 @@ class Kube:
             return "unchanged"
         last = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
         removed = removals(json.loads(last), desired.get("spec", {})) if last else None
-        if removed and kind == "Deployment":
+        if removed and kind in ("Deployment", "Rollout"):
             removed.pop("replicas", None)  # handing the count to a new HPA must not reset it to 1 first
         patch = _merged(body, {"spec": removed}) if removed else body
         # The uid checked above: if the object was replaced meanwhile, the API server refuses the patch.

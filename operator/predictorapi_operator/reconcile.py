@@ -16,8 +16,9 @@ from predictorapi.contracts import kinds
 from predictorapi.contracts.labels import API_LABEL
 from predictorapi.spec import PredictorAPI
 from predictorapi.validation import check_document
+from predictorapi_operator import canary, handover
 from predictorapi_operator.builders import BuildOptions, build_children
-from predictorapi_operator.builders.meta import in_cluster_url, ingress_url, selector_string
+from predictorapi_operator.builders.meta import in_cluster_url, ingress_url, is_canary, selector_string
 from predictorapi_operator.kube import Kube, NotOwned, api_message, owned_by, refused
 from predictorapi_operator.settings import OperatorSettings
 from predictorapi_operator.status import (
@@ -34,7 +35,8 @@ MONITORING_API = kinds.SERVICE_MONITOR.api_version
 TARGETS = {kinds.HPA.kind: kinds.DEPLOYMENT.kind, kinds.INGRESS.kind: kinds.SERVICE.kind}
 """Children that act on another child by name (an HPA scales the Deployment, an Ingress routes to the
 Service). While that name is taken by an object the API does not own, they are held back (and ours
-deleted): an HPA must not scale someone else's Deployment, an Ingress must not expose their Service."""
+deleted): an HPA must not scale someone else's Deployment, an Ingress must not expose their Service.
+(An HPA's target is the kind in its `scaleTargetRef`: a canary's HPA scales the Rollout.)"""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class _Applied:
     """Kinds held back because the child they act on is not ours (see TARGETS)."""
     notes: list[str] = dataclasses.field(default_factory=list)
     transient: str | None = None
+    blocked: tuple[str, str] | None = None
+    """Nothing was applied: this cluster cannot run the spec (RolloutsNotInstalled)."""
 
     @property
     def absent(self) -> set[str]:
@@ -102,14 +106,15 @@ def reconcile(body: Mapping[str, Any], kube: Kube, settings: OperatorSettings) -
     `ApiException` only for transient errors before any child was tried (discovery)."""
     if body["metadata"].get("deletionTimestamp"):  # being deleted: the garbage collector takes the children
         return Outcome()
-    options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain)
+    options = BuildOptions(runtime_image=settings.runtime_image, cluster_domain=settings.cluster_domain,
+                           prometheus_url=settings.prometheus_url)
     api, problems = check_document(_document(body))
     invalid = "; ".join(map(str, problems)) or None
     notes: list[str] = []
     applied = _Applied()
     if api is not None:
         options = _discover(api, options, kube, notes)
-        applied = _apply_children(api, body, kube, options)
+        applied = _apply_workload(api, body, kube, options)
     observed = _observe(body, api, options, kube, invalid, notes, applied)
     written = _write_status(body, observed, kube)
     return dataclasses.replace(written, invalid=invalid, actions=tuple(applied.actions),
@@ -127,16 +132,36 @@ def _discover(api: PredictorAPI, options: BuildOptions, kube: Kube, notes: list[
     return dataclasses.replace(options, service_monitor_available=available)
 
 
-def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions) -> _Applied:
+def _apply_workload(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions) -> _Applied:
+    """Apply the children, then hand over from the replaced workload (Deployment ↔ Rollout). A canary where
+    Argo Rollouts is missing applies nothing at all: never a silent rolling update instead."""
+    served = kube.serves(kinds.ROLLOUTS_API)  # also for a plain API: a Rollout it replaces may be left
+    if is_canary(api) and not served:
+        return _Applied(blocked=(canary.ROLLOUTS_NOT_INSTALLED, canary.INSTALL_ARGO_ROLLOUTS))
+    applied = _apply_children(api, body, kube, options, served)
+    try:
+        meta = body["metadata"]
+        actions, notes = handover.hand_over(api, meta.get("uid", ""), kube, served, meta.get("generation"))
+    except ApiException as exc:
+        applied.failed(kinds.ROLLOUT.kind if is_canary(api) else kinds.DEPLOYMENT.kind, api.metadata.name, exc)
+    else:
+        applied.actions += actions
+        applied.notes += notes
+    return applied
+
+
+def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions,
+                    rollouts_served: bool = False) -> _Applied:
     """Apply every child the spec asks for and delete our optional children it no longer asks for.
     Objects this API does not own are never touched (`kube.apply` / `kube.delete_owned` decide)."""
     namespace, name, uid = api.metadata.namespace, api.metadata.name, body["metadata"].get("uid", "")
     children = sorted(build_children(api, options), key=lambda child: child["kind"] in TARGETS)  # targets first
     kopf.adopt(children, owner=dict(body))  # sets our ownerReference on what we build; adopts nothing live
+    handover.seed_replicas(children, kube, uid, rollouts_served)
     applied = _Applied()
     for child in children:
         kind = child["kind"]
-        target = TARGETS.get(kind)
+        target = child["spec"]["scaleTargetRef"]["kind"] if kind == kinds.HPA.kind else TARGETS.get(kind)
         if target is not None and target in {conflict.kind for conflict in applied.conflicts}:
             applied.held.append(kind)
             applied.notes.append(f"{kind} not applied: it would act on {target} {name}, which is not ours")
@@ -170,14 +195,13 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
 
 def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOptions, kube: Kube,
              invalid: str | None, notes: list[str], applied: _Applied) -> Observed:
-    """What the status is computed from: our Deployment and its pods, and what applying met."""
+    """What the status is computed from: our Deployment (or a canary's Rollout) and its pods, and what
+    applying met."""
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
     previous = dict(body.get("status") or {})
-    deployment = kube.get(kinds.DEPLOYMENT.kind, namespace, name)
-    if deployment is not None and not owned_by(deployment, uid):
-        deployment = None  # someone else's Deployment of that name: not ours to report
-    pods = kube.list(kinds.POD.kind, namespace, {API_LABEL: name}) if deployment else []
+    deployment, rollout, run = _workload(api, previous, kube, namespace, name, uid, applied.blocked)
+    pods = kube.list(kinds.POD.kind, namespace, {API_LABEL: name}) if deployment or rollout else []
     absent = applied.absent
     if api is not None:
         url = None if kinds.SERVICE.kind in absent else in_cluster_url(api, options)
@@ -187,10 +211,28 @@ def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOp
         url, external, selector = previous.get("url"), previous.get("ingressUrl"), previous.get("selector")
         from_git = bool(previous.get("revision"))
     return Observed(
-        generation=meta.get("generation", 1), deployment=deployment, pods=pods, invalid=invalid,
+        generation=meta.get("generation", 1), deployment=deployment, rollout=rollout, analysis_run=run,
+        blocked=applied.blocked, pods=pods, invalid=invalid,
         notes=(*notes, *applied.notes), conflicts=tuple(applied.conflicts), refused=tuple(applied.refused),
         url=url, ingress_url=external, selector=selector, from_git=from_git,
     )
+
+
+def _workload(api: PredictorAPI | None, previous: Mapping[str, Any], kube: Kube, namespace: str, name: str,
+              uid: str, blocked: tuple[str, str] | None) -> tuple[dict[str, Any] | None, ...]:
+    """(our Deployment, our Rollout, the aborted canary's AnalysisRun): what runs the pods and is reported. A
+    canary reports its Rollout (the Deployment it replaces only serves until the handover); an invalid spec
+    reports the workload of the last good one."""
+    wants_rollout = (is_canary(api) if api is not None else "canary" in previous) and not blocked
+    kind = kinds.ROLLOUT.kind if wants_rollout else kinds.DEPLOYMENT.kind
+    live = kube.get(kind, namespace, name)
+    if live is not None and not owned_by(live, uid):
+        live = None  # someone else's object of that name: not ours to report
+    if not wants_rollout:
+        return live, None, None
+    run_name = canary.step_analysis(live).get("name") if live and (live.get("status") or {}).get("abort") else None
+    run = kube.get(kinds.ANALYSIS_RUN.kind, namespace, run_name) if run_name else None
+    return None, live, run
 
 
 def _write_status(body: Mapping[str, Any], observed: Observed, kube: Kube) -> Outcome:

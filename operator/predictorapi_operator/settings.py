@@ -24,6 +24,9 @@ class OperatorSettings(BaseSettings):
         60.0, gt=0, description="How often every PredictorAPI is re-applied (restores hand-edited children)."
     )
     cluster_domain: str = Field("cluster.local", description="DNS domain of in-cluster URLs.")
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus that canary analyses query (the AnalysisTemplates' provider address).")
     peering: str = Field("predictorapi-operator", description="kopf peering object (two replicas, one active).")
     standalone: bool = Field(False, description="Run without kopf peering (a single replica only).")
     liveness_port: int = Field(8081, description="Port of the operator's own /healthz.")

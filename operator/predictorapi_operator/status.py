@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from predictorapi.contracts import termination
-from predictorapi.contracts.pod import FETCH_CONTAINER
+from predictorapi.contracts.pod import FAILING_INIT_CONTAINERS, FETCH_CONTAINER, MODEL_CONTAINER
+from predictorapi_operator import canary
 
 # Container waiting reasons that do not heal by waiting.
 STUCK_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
@@ -21,7 +22,7 @@ STUCK_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "Invali
 INVALID_SPEC = "InvalidSpec"
 NAME_CONFLICT = "NameConflict"
 APPLY_FAILED = "ApplyFailed"
-ANNOUNCED_REASONS = (INVALID_SPEC, NAME_CONFLICT, APPLY_FAILED)
+ANNOUNCED_REASONS = (INVALID_SPEC, NAME_CONFLICT, APPLY_FAILED, canary.ROLLOUTS_NOT_INSTALLED)
 """Degraded reasons that come from the operator's own work: each new one (reason or message) gets one
 Warning Event, and the Event says what the condition says."""
 MESSAGE_LIMIT = 1000
@@ -57,6 +58,12 @@ class Observed:
 
     generation: int
     deployment: dict[str, Any] | None = None
+    rollout: dict[str, Any] | None = None
+    """The Argo Rollout of a canary API (`spec.rollout.strategy: Canary`): its workload instead of the Deployment."""
+    analysis_run: dict[str, Any] | None = None
+    """The canary step's AnalysisRun, read when the canary was aborted (it holds the failing measurement)."""
+    blocked: tuple[str, str] | None = None
+    """(reason, message) when this cluster cannot run the spec at all and nothing was applied (RolloutsNotInstalled)."""
     pods: list[dict[str, Any]] = field(default_factory=list)
     invalid: str | None = None
     """Why the spec cannot be built (field-naming message), when it cannot."""
@@ -94,13 +101,14 @@ def pod_problem(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
         status = pod.get("status") or {}
         name = (pod.get("metadata") or {}).get("name", "?")
         for init in status.get("initContainerStatuses") or []:
-            if init.get("name") != FETCH_CONTAINER:
+            if (init_name := init.get("name")) not in FAILING_INIT_CONTAINERS:
                 continue
+            default = termination.MODEL_DOWNLOAD_FAILED if init_name == MODEL_CONTAINER else termination.DEFAULT_REASON
             for state in (init.get("state") or {}, init.get("lastState") or {}):
                 terminated = state.get("terminated") or {}
                 if terminated and terminated.get("exitCode", 0) != 0:
                     line = _one_line(terminated.get("message") or terminated.get("reason") or "fetch failed")
-                    return termination.parse_failure(line)[0], f"{FETCH_CONTAINER}: {line}"
+                    return termination.parse_failure(line, default)[0], f"{init_name}: {line}"
         for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK_REASONS:
@@ -167,6 +175,10 @@ def _degraded(observed: Observed, progress: str) -> Verdict:
         return True, INVALID_SPEC, observed.invalid
     if (problem := _apply_problem(observed)) is not None:
         return True, *problem
+    if observed.blocked:
+        return True, *observed.blocked
+    if observed.rollout and (abort := canary.aborted(observed.rollout, observed.analysis_run)) is not None:
+        return True, *abort
     if deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded":
         return True, "ProgressDeadlineExceeded", _one_line(deadline.get("message") or progress)
     if stuck:
@@ -182,19 +194,30 @@ def _progressing(observed: Observed, complete: bool, progress: str, degraded: bo
         return False, INVALID_SPEC, "not rolled out: the spec is invalid"
     if (problem := _apply_problem(observed)) is not None:
         return False, problem[0], f"not rolled out: {progress}"
+    if observed.blocked:
+        return False, observed.blocked[0], f"not rolled out: {progress}"
     if complete:
         return False, "RolloutComplete", progress
-    return not degraded, "RollingOut" if observed.deployment else "Creating", progress
+    return not degraded, _rolling_reason(observed), progress
+
+
+def _rolling_reason(observed: Observed) -> str:
+    """Why the spec is not rolled out yet, when nothing is wrong."""
+    if observed.rollout:
+        if (observed.rollout.get("status") or {}).get("abort"):
+            return canary.CANARY_ABORTED
+        return canary.CANARY_WAITING if canary.waiting(observed.rollout) else canary.CANARY_IN_PROGRESS
+    return "RollingOut" if observed.deployment else "Creating"
 
 
 def _ready(observed: Observed, complete: bool, progress: str) -> Verdict:
     """Ready: the current spec is fully rolled out and serving."""
     message = "; ".join(filter(None, [progress, *observed.notes]))
     problem = _apply_problem(observed)
-    if complete and not observed.invalid and problem is None:
+    if complete and not observed.invalid and problem is None and not observed.blocked:
         return True, "Serving", message
     reason = (INVALID_SPEC if observed.invalid else problem[0] if problem else
-              "RollingOut" if observed.deployment else "Creating")
+              observed.blocked[0] if observed.blocked else _rolling_reason(observed))
     return False, reason, message
 
 
@@ -206,10 +229,13 @@ def _phase(ready: Verdict, progressing: Verdict, degraded: Verdict) -> str:
 def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
     """The whole `status` of a PredictorAPI."""
     previous_conditions = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
-    generation, deployment = observed.generation, observed.deployment
+    generation, deployment = observed.generation, observed.rollout or observed.deployment
     dep_status = (deployment or {}).get("status") or {}
     desired = ((deployment or {}).get("spec") or {}).get("replicas", 0)
-    complete, progress = rollout(deployment) if deployment else (False, "creating the Deployment")
+    if observed.rollout:
+        complete, progress = canary.progress(observed.rollout)
+    else:
+        complete, progress = rollout(deployment) if deployment else (False, "creating the Deployment")
     degraded = _degraded(observed, progress)
     progressing = _progressing(observed, complete, progress, degraded[0])
     ready = _ready(observed, complete, progress)
@@ -225,6 +251,7 @@ def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str
         "ingressUrl": observed.ingress_url,
         "selector": observed.selector,
         "revision": (revision(observed.pods) or (previous or {}).get("revision")) if observed.from_git else None,
+        "canary": canary.canary_status(observed.rollout) if observed.rollout else None,
         "conditions": [
             _condition(type_, *verdict, generation, now, previous_conditions)
             for type_, verdict in (("Ready", ready), ("Progressing", progressing), ("Degraded", degraded))

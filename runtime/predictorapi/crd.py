@@ -27,6 +27,8 @@ PRINTER_COLUMNS = [
      "description": "Commit SHA of the predictor code (source.git)."},
     {"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Degraded\")].reason",
      "priority": 1, "description": "Why the API is degraded, if it is."},
+    {"name": "Canary", "type": "integer", "jsonPath": ".status.canary.weight", "priority": 1,
+     "description": "Percent of replicas (or traffic) on the canary revision, while a canary is in flight."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

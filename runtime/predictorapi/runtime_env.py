@@ -7,8 +7,12 @@ one function for both means a manifest serves the same way on a laptop and in a 
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
+from predictorapi.artifacts.uri import cache_key
+from predictorapi.artifacts.uri import parse as parse_model_uri
 from predictorapi.contracts.env import setting_env
+from predictorapi.contracts.pod import MODEL_DIR
 from predictorapi.spec import PredictorAPISpec
 
 
@@ -21,6 +25,7 @@ def runtime_settings(name: str, spec: PredictorAPISpec) -> dict[str, object]:
         "max_concurrency": spec.max_concurrency,
         "max_queue_length": spec.max_queue_length,
         "request_timeout_seconds": spec.request_timeout_seconds,
+        "stream_idle_timeout_seconds": spec.stream_idle_timeout_seconds,
         "batch_max_size": spec.batching.max_batch_size,
         "batch_timeout_ms": spec.batching.batch_timeout_milliseconds,
         # An Ingress passes its path on unchanged: the runtime serves predict under it too.
@@ -32,6 +37,32 @@ def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
     """The same settings as `PREDICTORAPI_*` environment variable strings."""
     env: dict[str, str] = {}
     for key, value in runtime_settings(name, spec).items():
+        if value is None:  # unset in the spec: the runtime's own default (e.g. no stream idle timeout)
+            continue
         text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else str(value)
         env[setting_env(key)] = text
     return env
+
+
+def pod_model_path(spec: PredictorAPISpec) -> str | None:
+    """Where the runtime container finds `spec.model` (`PREDICTORAPI_MODEL_PATH`): the download's folder in the
+    model volume (`MODEL_DIR/<cache key>`), or `MODEL_DIR/PATH` of a mounted `pvc://CLAIM/PATH`. `predictorapi
+    serve` uses the local folder `predictorapi.artifacts.fetch.model_folder` returns instead."""
+    if spec.model is None:
+        return None
+    uri = parse_model_uri(spec.model.uri)
+    if uri.scheme == "pvc":
+        return str(PurePosixPath(MODEL_DIR) / uri.path)
+    return str(PurePosixPath(MODEL_DIR) / cache_key(spec.model.uri, spec.model.revision))
+
+
+def requirements_file(spec: PredictorAPISpec) -> tuple[str, bool] | None:
+    """(path relative to the code root, whether it must exist) of the pip requirements installed for code from
+    `source.git`: `predictor.requirements`, else an optional `requirements.txt` beside the predictor file. None
+    for an image (it installs its own dependencies)."""
+    predictor = spec.predictor
+    if predictor.source is None:
+        return None
+    if predictor.requirements:
+        return str(PurePosixPath(predictor.requirements)), True
+    return str(PurePosixPath(predictor.path).parent / "requirements.txt"), False

@@ -11,11 +11,12 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from predictorapi.contracts.env import ENV_PREFIX
-from predictorapi.contracts.pod import RUNTIME_CONTAINER
+from predictorapi.contracts.labels import RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_PREFIX
+from predictorapi.contracts.pod import RESERVED_MOUNT_PATHS, RESERVED_VOLUME_PREFIX, RESERVED_VOLUMES, RUNTIME_CONTAINER
 from predictorapi.names import (
     CONFIG_MAP_KEY,
     CONFIG_MAP_KEY_MAX,
@@ -40,9 +41,11 @@ from predictorapi.names import (
     LABEL_VALUE_MAX,
     NONNEGATIVE_QUANTITY,
     OPTIONAL_QUALIFIED_NAME,
+    QUALIFIED_NAME,
     QUALIFIED_NAME_MAX,
     QUALIFIED_NAME_PREFIX_MAX,
     WILDCARD_DNS1123_SUBDOMAIN,
+    qualified_name_problem,
 )
 
 GROUP = "serving.predictorapi.dev"
@@ -265,6 +268,341 @@ class SecretKeyReference(_Model):
                            "secretRef.key", "api-key")
 
 
+# --- pod settings (spec.volumes, spec.affinity, ...): Kubernetes' own types, with Kubernetes' rules -------------
+
+_LIST_MAX = 32
+"""Most items of a pod-settings list (volumes, mounts, selectors, their terms): bounds the cost of the CEL rules
+of their items, which the API server estimates for the largest list allowed."""
+_MAP_MAX = 256
+"""Most keys of a label or annotation map (bounds the cost of the reserved-key rule)."""
+_PATH_MAX = 1024
+_RELATIVE_PATH = ("!self.startsWith('/') && !self.matches('(^|/)[.][.](/|$)')",
+                  "must be a relative path without '..' elements")
+
+
+def _qualified_name(description: str, field: str) -> Any:
+    """A field holding a qualified name: a label key, a topology key."""
+    rule = f"!self.contains('/') || self.matches('^[^/]{{1,{QUALIFIED_NAME_PREFIX_MAX}}}/')"
+    return Field(description=description, min_length=1, max_length=QUALIFIED_NAME_MAX, pattern=QUALIFIED_NAME,
+                 json_schema_extra=cel((rule, f"{field}: the prefix before '/' must be at most "
+                                              f"{QUALIFIED_NAME_PREFIX_MAX} characters")))
+
+
+def _relative_path(description: str, field: str, **kwargs: Any) -> Any:
+    """A file path inside a volume: relative, no `..` element."""
+    return Field(description=description, max_length=_PATH_MAX,
+                 json_schema_extra=cel((_RELATIVE_PATH[0], f"{field} {_RELATIVE_PATH[1]}")), **kwargs)
+
+
+def _label_keys(labels: dict[str, str]) -> dict[str, str]:
+    """Refuse label keys that are not qualified names (the CRD cannot check map keys)."""
+    for key in labels:
+        if problem := qualified_name_problem(key):
+            raise ValueError(f"key {key!r} {problem}")
+    return labels
+
+
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def _annotation_keys(annotations: dict[str, str]) -> dict[str, str]:
+    """Refuse annotation keys Kubernetes refuses (qualified names, case-insensitively), and over 256 KiB."""
+    for key in annotations:
+        if problem := qualified_name_problem(key.lower()):
+            raise ValueError(f"key {key!r} {problem}")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise ValueError(f"take {size} bytes; at most {ANNOTATIONS_MAX_BYTES} are allowed")
+    return annotations
+
+
+LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX, pattern=LABEL_VALUE)]
+LabelMap = Annotated[dict[str, LabelValue], AfterValidator(_label_keys)]
+"""Labels: keys are qualified names (checked by `predictorapi validate`), values label values."""
+
+
+def _reserved_keys_rule(field: str, reserved: tuple[str, ...]) -> tuple[str, str]:
+    """CEL refusing the operator's own keys in a label or annotation map."""
+    listed = ", ".join(f"'{key}'" for key in reserved)
+    return (f"self.all(k, !k.startsWith('{RESERVED_PREFIX}') && !(k in [{listed}]))",
+            f"{field} must not set the operator's own keys ({', '.join(reserved)}) nor any key starting with "
+            f"{RESERVED_PREFIX}")
+
+
+class LabelSelectorRequirement(_Model):
+    key: str = _qualified_name("Label key the requirement applies to (a qualified name).", "matchExpressions[].key")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="`In` or `NotIn` (the label's value is, or is not, one of `values`), `Exists` or `DoesNotExist`."
+    )
+    values: list[LabelValue] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Label values: not empty for `In` and `NotIn`, empty for `Exists` and `DoesNotExist`.",
+    )
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+         "matchExpressions[].values must not be empty when the operator is In or NotIn", ".values"),
+        ("!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+         "matchExpressions[].values must be empty when the operator is Exists or DoesNotExist", ".values"),
+    ))
+
+
+class LabelSelector(_Model):
+    match_labels: LabelMap = Field(default_factory=dict, description="Labels the pods must have (all of them).")
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=_LIST_MAX, description="Requirements the pods' labels must meet (all).",
+    )
+
+
+class NodeSelectorRequirement(_Model):
+    key: str = _qualified_name("Node label key (or `metadata.name` in `matchFields`).", "matchExpressions[].key")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(
+        description="`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt` or `Lt` (the value, an integer, is greater or "
+        "less than `values[0]`)."
+    )
+    values: list[Annotated[str, Field(max_length=LABEL_VALUE_MAX)]] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Values (node label values, at most 63 characters): not empty for `In` and `NotIn`, empty for "
+        "`Exists` and `DoesNotExist`, one integer for `Gt` and `Lt`.",
+    )
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+         "values must not be empty when the operator is In or NotIn", ".values"),
+        ("!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+         "values must be empty when the operator is Exists or DoesNotExist", ".values"),
+        ("!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1 && "
+         "self.values[0].matches('^-?[0-9]+$'))",
+         "values must be one integer when the operator is Gt or Lt", ".values"),
+    ))
+
+
+class NodeSelectorTerm(_Model):
+    match_expressions: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=_LIST_MAX, description="Requirements on the node's labels (all of them).",
+    )
+    match_fields: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Requirements on the node's fields: only `metadata.name`, with `In` or `NotIn` and one value.",
+        json_schema_extra=cel(("self.all(r, r.key == 'metadata.name' && r.operator in ['In', 'NotIn'] && "
+                               "has(r.values) && size(r.values) == 1)",
+                               "matchFields supports only key metadata.name, operator In or NotIn, and one value")),
+    )
+
+
+class NodeSelector(_Model):
+    node_selector_terms: list[NodeSelectorTerm] = Field(
+        min_length=1, max_length=_LIST_MAX, description="Terms, any of which a node must match (ORed).",
+    )
+
+
+class PreferredSchedulingTerm(_Model):
+    weight: int = Field(ge=1, le=100, description="Weight of this preference, 1 to 100.")
+    preference: NodeSelectorTerm = Field(description="The node labels or fields preferred.")
+
+
+class NodeAffinity(_Model):
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = Field(
+        None, description="Nodes a replica must run on."
+    )
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = Field(
+        default_factory=list, max_length=_LIST_MAX, description="Nodes a replica should preferably run on.",
+    )
+
+
+class PodAffinityTerm(_Model):
+    label_selector: LabelSelector | None = Field(None, description="The pods this term is about.")
+    namespace_selector: LabelSelector | None = Field(
+        None, description="Namespaces whose pods are considered (with `namespaces`); empty `{}` means all."
+    )
+    namespaces: list[Annotated[str, Field(max_length=DNS1123_LABEL_MAX, pattern=DNS1123_LABEL)]] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Namespaces whose pods are considered; none (and no `namespaceSelector`) means the "
+        "PredictorAPI's own.",
+    )
+    topology_key: str = _qualified_name(
+        "Node label whose value defines a topology domain, e.g. `kubernetes.io/hostname` or "
+        "`topology.kubernetes.io/zone`.", "topologyKey")
+    match_label_keys: list[Annotated[str, Field(max_length=QUALIFIED_NAME_MAX, pattern=QUALIFIED_NAME)]] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Label keys whose values, taken from the incoming pod, are ANDed with `labelSelector`.",
+    )
+    mismatch_label_keys: list[Annotated[str, Field(max_length=QUALIFIED_NAME_MAX, pattern=QUALIFIED_NAME)]] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Label keys whose values, taken from the incoming pod, must differ (ANDed with `labelSelector`).",
+    )
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("has(self.labelSelector) || ((!has(self.matchLabelKeys) || size(self.matchLabelKeys) == 0) && "
+         "(!has(self.mismatchLabelKeys) || size(self.mismatchLabelKeys) == 0))",
+         "matchLabelKeys and mismatchLabelKeys need a labelSelector", ".labelSelector"),
+    ))
+
+
+class WeightedPodAffinityTerm(_Model):
+    weight: int = Field(ge=1, le=100, description="Weight of this preference, 1 to 100.")
+    pod_affinity_term: PodAffinityTerm = Field(description="The pods preferred (or avoided).")
+
+
+class PodAffinity(_Model):
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = Field(
+        default_factory=list, max_length=_LIST_MAX, description="Terms every replica's placement must meet.",
+    )
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = Field(
+        default_factory=list, max_length=_LIST_MAX, description="Terms the scheduler tries to meet, by weight.",
+    )
+
+
+class Affinity(_Model):
+    node_affinity: NodeAffinity | None = Field(None, description="Which nodes replicas run on.")
+    pod_affinity: PodAffinity | None = Field(None, description="Run replicas near these pods.")
+    pod_anti_affinity: PodAffinity | None = Field(None, description="Run replicas away from these pods.")
+
+
+class TopologySpreadConstraint(_Model):
+    max_skew: int = Field(ge=1, le=INT32_MAX, description="Most a topology domain's count of matching pods may "
+                          "exceed the least populated one's (at least 1).")
+    topology_key: str = _qualified_name(
+        "Node label defining the domains, e.g. `kubernetes.io/hostname` or `topology.kubernetes.io/zone`.",
+        "topologySpreadConstraints[].topologyKey")
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = Field(
+        description="`DoNotSchedule` (a hard rule: the pod stays pending) or `ScheduleAnyway` (a preference)."
+    )
+    label_selector: LabelSelector | None = Field(
+        None, description="The pods counted; omitted, the PredictorAPI's own replicas are (the operator fills in "
+        "its selector)."
+    )
+    min_domains: int | None = Field(None, ge=1, le=INT32_MAX, description="Fewest eligible domains; only with "
+                                    "`DoNotSchedule`.")
+    node_affinity_policy: Literal["Honor", "Ignore"] | None = Field(
+        None, description="Whether node affinity and the node selector limit the domains counted (`Honor`, the "
+        "default) or not (`Ignore`)."
+    )
+    node_taints_policy: Literal["Honor", "Ignore"] | None = Field(
+        None, description="Whether tainted nodes the pod does not tolerate are left out (`Honor`) or counted "
+        "(`Ignore`, the default)."
+    )
+    match_label_keys: list[Annotated[str, Field(max_length=QUALIFIED_NAME_MAX, pattern=QUALIFIED_NAME)]] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Pod label keys whose values (from the incoming pod) are ANDed with `labelSelector`, e.g. "
+        "`pod-template-hash` to spread each rollout's replicas.",
+    )
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!has(self.minDomains) || self.whenUnsatisfiable == 'DoNotSchedule'",
+         "topologySpreadConstraints[].minDomains may only be set when whenUnsatisfiable is DoNotSchedule",
+         ".minDomains"),
+    ))
+
+
+class KeyToPath(_Model):
+    key: str = _secret_key("Key of the ConfigMap or Secret to project.", "items[].key")
+    path: str = _relative_path("File the key is written to, relative to the mount point.", "items[].path",
+                               min_length=1)
+    mode: int | None = Field(None, ge=0, le=0o777, description="File mode bits, 0 to 0777 (YAML octal `0440` or "
+                             "decimal `288`); the volume's `defaultMode` when unset.")
+
+
+_DEFAULT_MODE = "File mode bits of the files, 0 to 0777 (YAML octal `0440` or decimal `288`); 0644 when unset."
+_ITEMS = "Keys to project, each to its own path; all keys (as file names) when empty."
+
+
+class ConfigMapVolumeSource(_Model):
+    name: str = _subdomain("Name of the ConfigMap in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    items: list[KeyToPath] = Field(default_factory=list, max_length=_LIST_MAX, description=_ITEMS)
+    default_mode: int | None = Field(None, ge=0, le=0o777, description=_DEFAULT_MODE)
+    optional: bool | None = Field(None, description="Whether the ConfigMap (or a key of `items`) may be missing.")
+
+
+class SecretVolumeSource(_Model):
+    secret_name: str = _subdomain("Name of the Secret in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    items: list[KeyToPath] = Field(default_factory=list, max_length=_LIST_MAX, description=_ITEMS)
+    default_mode: int | None = Field(None, ge=0, le=0o777, description=_DEFAULT_MODE)
+    optional: bool | None = Field(None, description="Whether the Secret (or a key of `items`) may be missing.")
+
+
+class PersistentVolumeClaimVolumeSource(_Model):
+    claim_name: str = _subdomain("Name of the PersistentVolumeClaim in the PredictorAPI's namespace.")
+    read_only: bool | None = Field(None, description="Mount the claim read-only.")
+
+
+class EmptyDirVolumeSource(_Model):
+    medium: Literal["", "Memory"] | None = Field(
+        None, description="`Memory` for a tmpfs (counted against the container's memory limit); empty for the "
+        "node's disk."
+    )
+    size_limit: Quantity | None = Field(
+        None, description="Most bytes the folder may hold (a quantity, e.g. `1Gi`).",
+        json_schema_extra=_quantity_schema("emptyDir.sizeLimit"),
+    )
+
+
+class Volume(_Model):
+    name: str = Field(
+        description="Volume name (a DNS-1123 label), referenced by `volumeMounts[].name`. The operator's own "
+        f"({', '.join(RESERVED_VOLUMES)}) and names starting with `{RESERVED_VOLUME_PREFIX}` are reserved.",
+        min_length=1, max_length=DNS1123_LABEL_MAX, pattern=DNS1123_LABEL,
+        json_schema_extra=cel((
+            f"!(self in [{', '.join(repr(v) for v in RESERVED_VOLUMES)}]) && "
+            f"!self.startsWith('{RESERVED_VOLUME_PREFIX}')",
+            f"volumes[].name must not be one the operator uses ({', '.join(RESERVED_VOLUMES)}) nor start with "
+            f"{RESERVED_VOLUME_PREFIX}")),
+    )
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = Field(None, description="A claim's volume.")
+    config_map: ConfigMapVolumeSource | None = Field(None, description="A ConfigMap's keys as files.")
+    secret: SecretVolumeSource | None = Field(None, description="A Secret's keys as files.")
+    empty_dir: EmptyDirVolumeSource | None = Field(None, description="An empty folder living as long as the pod.")
+
+    model_config = ConfigDict(json_schema_extra=cel((
+        "(has(self.persistentVolumeClaim) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.secret) ? 1 : 0) + "
+        "(has(self.emptyDir) ? 1 : 0) == 1",
+        "volumes[] must set exactly one of persistentVolumeClaim, configMap, secret and emptyDir",
+    )))
+
+
+class VolumeMount(_Model):
+    name: str = Field(description="Name of a volume of `spec.volumes`.", min_length=1, max_length=DNS1123_LABEL_MAX,
+                      pattern=DNS1123_LABEL)
+    mount_path: str = Field(
+        description="Absolute path in the predictor's container where the volume appears; unique, and not one the "
+        f"operator uses ({', '.join(RESERVED_MOUNT_PATHS)}).",
+        min_length=2, max_length=_PATH_MAX, pattern=r"^/",
+        json_schema_extra=cel((f"!(self in [{', '.join(repr(p) for p in RESERVED_MOUNT_PATHS)}])",
+                               f"volumeMounts[].mountPath must not be one the operator uses "
+                               f"({', '.join(RESERVED_MOUNT_PATHS)})")),
+    )
+    sub_path: str | None = _relative_path("Folder (or file) inside the volume to mount instead of its root.",
+                                          "volumeMounts[].subPath", default=None)
+    read_only: bool | None = Field(None, description="Mount read-only.")
+
+
+class ConfigMapEnvSource(_Model):
+    name: str = _subdomain("Name of the ConfigMap in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    optional: bool | None = Field(None, description="Whether the ConfigMap may be missing.")
+
+
+class SecretEnvSource(_Model):
+    name: str = _subdomain("Name of the Secret in the PredictorAPI's namespace (a DNS-1123 subdomain).")
+    optional: bool | None = Field(None, description="Whether the Secret may be missing.")
+
+
+class EnvFromSource(_Model):
+    prefix: str | None = Field(
+        None, description=f"Prefix added to every key (an environment variable name; not starting with "
+        f"`{ENV_PREFIX}`).", max_length=ENV_NAME_MAX, pattern=ENV_VAR_NAME,
+        json_schema_extra=cel((f"!self.startsWith('{ENV_PREFIX}')",
+                               f"envFrom[].prefix must not start with {ENV_PREFIX} (reserved for the runtime's "
+                               "settings)")),
+    )
+    config_map_ref: ConfigMapEnvSource | None = Field(None, description="Every key of a ConfigMap.")
+    secret_ref: SecretEnvSource | None = Field(None, description="Every key of a Secret.")
+
+    model_config = ConfigDict(json_schema_extra=cel((
+        "has(self.configMapRef) != has(self.secretRef)",
+        "envFrom[] must set exactly one of configMapRef and secretRef",
+    )))
+
+
 # --- spec ------------------------------------------------------------------------------------------
 
 
@@ -349,6 +687,11 @@ class Predictor(_Model):
     python_path: str | None = Field(
         None, description="Extra import path (relative to the code root) prepended to `sys.path`."
     )
+    requirements: str | None = _relative_path(
+        "pip requirements file of code from `source.git`, relative to the code root (the `source.git.path` folder); "
+        "installed by the `fetch-code` init container onto the import path, cached by the file's sha256. Unset, "
+        "a `requirements.txt` beside the predictor file is installed when there is one. Not with `image` (an "
+        "image installs its own dependencies).", "predictor.requirements", default=None, min_length=1)
 
     model_config = ConfigDict(
         json_schema_extra=cel(
@@ -356,6 +699,8 @@ class Predictor(_Model):
                 "has(self.image) != has(self.source)",
                 "exactly one of predictor.image and predictor.source must be set",
             ),
+            ("!has(self.requirements) || has(self.source)",
+             "predictor.requirements needs predictor.source (an image installs its own dependencies)", ".requirements"),
         )
     )
 
@@ -396,6 +741,12 @@ class Compute(_Model):
         default_factory=list,
         description="Tolerations for replicas (at most 128); one for the GPU taint is added when `gpu > 0`.",
         max_length=128,
+    )
+    shared_memory: Quantity | None = Field(
+        None,
+        description="Size of `/dev/shm` (a quantity, e.g. `1Gi`): an in-memory emptyDir, counted against the "
+        "memory limit. Containers get 64 MiB otherwise, too little for PyTorch's DataLoader workers and NCCL.",
+        json_schema_extra=_quantity_schema("compute.sharedMemory"),
     )
 
 
@@ -534,10 +885,198 @@ class Monitoring(_Model):
     )
 
 
+DURATION = r"^[0-9]+(s|m|h)$"
+"""A whole number of seconds, minutes or hours, e.g. `30s`, `2m`, `1h` (Argo Rollouts' pause and analysis
+intervals, Prometheus range selectors)."""
+LATENCY = r"^([0-9]+ms|[0-9]+(\.[0-9]+)?s)$"
+"""A latency: milliseconds or (fractional) seconds, e.g. `250ms`, `2s`, `1.5s`."""
+
+
+class CanaryStep(_Model):
+    weight: int = Field(
+        ge=1, le=100,
+        description="Percent of the replicas (or, with `trafficRouting`, of the traffic) that run the new revision "
+        "during this step.",
+    )
+    pause: str = Field(
+        "1m", pattern=DURATION,
+        description="How long the step holds its weight before its analysis is measured, e.g. `2m`.",
+    )
+
+
+def _default_steps() -> list[CanaryStep]:
+    return [CanaryStep(weight=10, pause="2m"), CanaryStep(weight=50, pause="5m")]
+
+
+class CanaryAnalysis(_Model):
+    max_error_ratio: float = Field(
+        0.01, ge=0, le=1,
+        description="Largest share of the canary revision's requests that may answer 5xx (0.01 = 1%); more aborts "
+        "the canary.",
+    )
+    max_latency_p99: str = Field(
+        "2s", pattern=LATENCY,
+        description="Largest 99th-percentile request duration of the canary revision, e.g. `2s` or `500ms`; more "
+        "aborts the canary.",
+    )
+    min_requests: int = Field(
+        50, ge=0, le=INT32_MAX,
+        description="Fewest requests the canary revision must have answered in `interval` for a step to be judged; "
+        "below it the measurement is inconclusive and the rollout waits (paused) instead of passing.",
+    )
+    interval: str = Field(
+        "1m", pattern=DURATION,
+        description="Window the analysis measures over (the PromQL range), e.g. `1m`; at least twice the scrape "
+        "interval.",
+    )
+
+
+class GatewayAPIRouting(_Model):
+    http_route: str = Field(
+        alias="httpRoute", min_length=1, max_length=DNS1123_SUBDOMAIN_MAX, pattern=DNS1123_SUBDOMAIN,
+        description="HTTPRoute (Gateway API) in the PredictorAPI's namespace whose backends Argo Rollouts weighs "
+        "between the `-stable` and `-canary` Services (needs the Argo Rollouts Gateway API plugin).",
+    )
+
+
+class NginxRouting(_Model):
+    """Weigh traffic with ingress-nginx canary annotations on a copy of the API's own Ingress."""
+
+
+class IstioRouting(_Model):
+    virtual_service: str = Field(
+        min_length=1, max_length=DNS1123_SUBDOMAIN_MAX, pattern=DNS1123_SUBDOMAIN,
+        description="Istio VirtualService in the PredictorAPI's namespace whose HTTP route to the `-stable` and "
+        "`-canary` Services Argo Rollouts weighs.",
+    )
+
+
+class TrafficRouting(_Model):
+    gateway_api: GatewayAPIRouting | None = Field(
+        None, alias="gatewayAPI", description="Weigh traffic with a Gateway API HTTPRoute.")
+    nginx: NginxRouting | None = Field(
+        None, description="Weigh traffic with ingress-nginx on `networking.ingress` (which must be set).")
+    istio: IstioRouting | None = Field(None, description="Weigh traffic with an Istio VirtualService.")
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("(has(self.gatewayAPI) ? 1 : 0) + (has(self.nginx) ? 1 : 0) + (has(self.istio) ? 1 : 0) <= 1",
+             "rollout.trafficRouting may set at most one of gatewayAPI, nginx and istio"),
+        )
+    )
+
+
+class Rollout(_Model):
+    strategy: Literal["RollingUpdate", "Canary"] = Field(
+        "RollingUpdate",
+        description="`RollingUpdate` (the default): a Deployment's rolling update (see `updateStrategy`). `Canary`: "
+        "an Argo Rollouts canary (the cluster must run Argo Rollouts) that shifts `steps` and judges each step "
+        "from the runtime's own metrics (`analysis`), rolling back to the stable revision when it fails.",
+    )
+    steps: list[CanaryStep] = Field(
+        default_factory=_default_steps, min_length=1, max_length=20,
+        description="Canary steps, in order (at most 20): each sets a weight, holds it for `pause`, then is "
+        "analysed; after the last one the new revision is promoted to 100%. Default: 10% for 2m, 50% for 5m.",
+    )
+    analysis: CanaryAnalysis = Field(
+        default_factory=CanaryAnalysis,
+        description="How each step is judged, from the canary revision's `predictorapi_*` metrics in Prometheus.",
+    )
+    traffic_routing: TrafficRouting = Field(
+        default_factory=TrafficRouting,
+        description="How traffic is weighed; empty (the default): by the ratio of canary to stable replicas.",
+    )
+
+
 class Auth(_Model):
     secret_ref: SecretKeyReference = Field(
         description="Secret key holding the API key clients send as `Authorization: Bearer <key>` or "
         "`X-API-Key`."
+    )
+
+
+class ModelCache(_Model):
+    claim_name: str = _subdomain(
+        "PersistentVolumeClaim in the PredictorAPI's namespace holding downloaded models, one folder per URI + "
+        "revision: replicas starting together download once (a file lock), later ones not at all. "
+        "ReadWriteMany when replicas may run on several nodes."
+    )
+
+
+_MODEL_URI_PATH = "!self.contains('/../') && !self.endsWith('/..')"
+_SUBDOMAIN_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+class ModelArtifact(_Model):
+    uri: str = Field(
+        description="Where the model is: `s3://BUCKET/KEY` or `s3://BUCKET/PREFIX/` (any S3-compatible "
+        "endpoint), `gs://BUCKET/OBJECT` or `gs://BUCKET/PREFIX/`, `https://HOST/PATH` (one file), `hf://ORG/NAME` "
+        "(a Hugging Face model repository) or `pvc://CLAIM/PATH` (a folder of a PersistentVolumeClaim, mounted, "
+        "not downloaded). The predictor finds the local folder in `config[\"model_path\"]` and in the env "
+        "`PREDICTORAPI_MODEL_PATH`. Never put credentials in it: reference a Secret with `secretRef`.",
+        min_length=1,
+        max_length=2048,
+        pattern=r"^(s3|gs|https?|hf|pvc)://\S+$",
+        json_schema_extra=cel(
+            ("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+             "model.uri must not carry credentials (user or password before @): put them in a Secret and reference "
+             "it with model.secretRef"),
+            ("!self.matches('(?i)[?&#](access_token|token|password|sig|x-amz-signature|x-amz-credential|"
+             "x-goog-signature|x-goog-credential)=')",
+             "model.uri must not carry a token or a signature in its query: put credentials in a Secret and "
+             "reference it with model.secretRef"),
+            ("!self.startsWith('s3://') || self.matches('^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$') && "
+             + _MODEL_URI_PATH,
+             "model.uri: an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (a bucket: 3 to 63 lower-case "
+             "letters, digits, dots and hyphens), without '..'"),
+            ("!self.startsWith('gs://') || self.matches('^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$') && "
+             + _MODEL_URI_PATH,
+             "model.uri: a gs:// URI is gs://BUCKET/OBJECT or gs://BUCKET/PREFIX/ (a bucket: 3 to 222 lower-case "
+             "letters, digits, dots, hyphens and underscores), without '..'"),
+            ("!self.startsWith('hf://') || "
+             "self.matches('^hf://([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$')",
+             "model.uri: an hf:// URI is hf://ORG/NAME, a Hugging Face model repository"),
+            ("!self.startsWith('http') || self.matches('^https?://[^/?#@]+([/?#].*)?$')",
+             "model.uri: an http(s):// URI needs a host"),
+            (f"!self.startsWith('pvc://') || self.matches('^pvc://{_SUBDOMAIN_RE}(/.*)?$') && " + _MODEL_URI_PATH,
+             "model.uri: a pvc:// URI is pvc://CLAIM/PATH (a claim name: a DNS-1123 subdomain), without '..'"),
+        ),
+    )
+    revision: str | None = Field(
+        None,
+        description="hf://: the commit SHA to serve (a branch or tag is resolved when the pod starts; a commit "
+        "is checked). https://: the file's sha256 (64 hex digits), checked after download. s3:// and gs://: a "
+        "label of your choosing, part of the cache key (change it to download again). Not for pvc://.",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+:-]*$",
+    )
+    secret_ref: LocalObjectReference | None = Field(
+        None,
+        description="Secret whose keys become environment variables of the download (the `fetch-model` init "
+        "container) only, never of the predictor: s3:// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional "
+        "`AWS_SESSION_TOKEN`, `AWS_REGION` and `AWS_ENDPOINT_URL` (MinIO, Ceph, R2, ...); gs:// "
+        "`GOOGLE_APPLICATION_CREDENTIALS_JSON` (a service account key); hf:// `HF_TOKEN` and optional "
+        "`HF_ENDPOINT`; https:// `HTTP_AUTHORIZATION` (the Authorization header). Without it: the pod's "
+        "workload identity (see serviceAccountName), or anonymous.",
+    )
+    cache: ModelCache | None = Field(
+        None,
+        description="Keep downloads on a PersistentVolumeClaim shared by the replicas (download once, reuse). "
+        "Without it each pod downloads into an emptyDir.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("!has(self.revision) || !self.uri.startsWith('http') || self.revision.matches('^[0-9a-f]{64}$')",
+             "model.revision must be the file's sha256 (64 lower-case hex digits) for an http(s):// URI", ".revision"),
+            ("!has(self.revision) || !self.uri.startsWith('pvc://')",
+             "model.revision does not apply to a pvc:// URI (the claim is mounted as it is)", ".revision"),
+            ("!has(self.cache) || !self.uri.startsWith('pvc://')",
+             "model.cache does not apply to a pvc:// URI (the claim is mounted as it is)", ".cache"),
+            ("!has(self.secretRef) || !self.uri.startsWith('pvc://')",
+             "model.secretRef does not apply to a pvc:// URI (nothing is downloaded)", ".secretRef"),
+        )
     )
 
 
@@ -563,7 +1102,17 @@ class PredictorAPISpec(_Model):
     request_timeout_seconds: float = Field(
         60.0, gt=0, le=3600, description="Longest one request may take before it gets 504."
     )
+    stream_idle_timeout_seconds: float | None = Field(
+        None, gt=0, le=3600,
+        description="Longest wait for the next item of a streamed prediction (a `predict` that yields), the "
+        "first included; past it the stream ends with an error event and the generator is closed. Unset: "
+        "only `requestTimeoutSeconds` bounds a stream (it bounds the whole stream).",
+    )
     update_strategy: UpdateStrategy = Field(default_factory=UpdateStrategy, description="Rollout strategy.")
+    rollout: Rollout = Field(
+        default_factory=Rollout,
+        description="Release strategy: a rolling update, or a canary judged by its own metrics (Argo Rollouts).",
+    )
     startup_timeout_seconds: int = Field(
         600, ge=10, le=86400, description="How long a replica may take to load its model before it is restarted."
     )
@@ -571,6 +1120,81 @@ class PredictorAPISpec(_Model):
     networking: Networking = Field(default_factory=Networking, description="How clients reach the API.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus scraping.")
     auth: Auth | None = Field(None, description="Require an API key on prediction requests.")
+    model: ModelArtifact | None = Field(
+        None,
+        description="A model artifact downloaded (once, with `cache`) before the runtime starts, by an init "
+        "container; the predictor finds its local folder in `config[\"model_path\"]` and in the env "
+        "`PREDICTORAPI_MODEL_PATH`. A download that fails (403, missing object, digest or revision mismatch, "
+        "stall) shows as Degraded, reason ModelDownloadFailed.",
+    )
+    service_account_name: str | None = Field(
+        None, description="ServiceAccount the pods run as, e.g. one bound to a cloud role (workload identity, "
+        "IRSA); the namespace's `default` when unset. Its API token is not mounted.",
+        max_length=DNS1123_SUBDOMAIN_MAX, pattern=DNS1123_SUBDOMAIN,
+    )
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Secrets (type `kubernetes.io/dockerconfigjson`) to pull the images from private registries.",
+    )
+    volumes: list[Volume] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Volumes for `volumeMounts`: a PersistentVolumeClaim, ConfigMap, Secret or emptyDir each.",
+        json_schema_extra=cel(("self.all(v, self.exists_one(w, w.name == v.name))", "volumes[].name must be unique")),
+    )
+    volume_mounts: list[VolumeMount] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="Where `volumes` appear in the predictor's container.",
+        json_schema_extra=cel(("self.all(m, self.exists_one(n, n.mountPath == m.mountPath))",
+                               "volumeMounts[].mountPath must be unique")),
+    )
+    env_from: list[EnvFromSource] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="ConfigMaps and Secrets whose every key becomes an environment variable of the predictor's "
+        "container; `predictor.env` and the runtime's own settings win over them.",
+    )
+    affinity: Affinity = Field(default_factory=Affinity,
+                               description="Node affinity, pod affinity and anti-affinity of replicas.")
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(
+        default_factory=list, max_length=_LIST_MAX,
+        description="How replicas spread over zones or nodes. Unset, and more than one replica possible, replicas "
+        "spread over nodes as a preference (`kubernetes.io/hostname`, `ScheduleAnyway`).",
+        json_schema_extra=cel(("self.all(c, self.exists_one(d, d.topologyKey == c.topologyKey && "
+                               "d.whenUnsatisfiable == c.whenUnsatisfiable))",
+                               "topologySpreadConstraints must not repeat a topologyKey with the same "
+                               "whenUnsatisfiable")),
+    )
+    priority_class_name: str | None = Field(
+        None, description="PriorityClass of the pods (a DNS-1123 subdomain), e.g. to preempt batch work.",
+        max_length=DNS1123_SUBDOMAIN_MAX, pattern=DNS1123_SUBDOMAIN,
+    )
+    runtime_class_name: str | None = Field(
+        None, description="RuntimeClass of the pods (a DNS-1123 subdomain), e.g. `nvidia` or a sandbox (gVisor).",
+        max_length=DNS1123_SUBDOMAIN_MAX, pattern=DNS1123_SUBDOMAIN,
+    )
+    labels: LabelMap = Field(
+        default_factory=dict, max_length=_MAP_MAX,
+        description="Extra labels on the pods (cost allocation, service mesh); the operator's own keys are "
+        f"reserved ({', '.join(RESERVED_POD_LABELS)} and every key starting with `{RESERVED_PREFIX}`).",
+        json_schema_extra=cel(_reserved_keys_rule("labels", RESERVED_POD_LABELS)),
+    )
+    annotations: Annotated[dict[str, str], AfterValidator(_annotation_keys)] = Field(
+        default_factory=dict, max_length=_MAP_MAX,
+        description="Extra annotations on the pods (e.g. `sidecar.istio.io/inject`); the operator's own keys are "
+        f"reserved ({', '.join(RESERVED_POD_ANNOTATIONS)} and every key starting with `{RESERVED_PREFIX}`).",
+        json_schema_extra=cel(_reserved_keys_rule("annotations", RESERVED_POD_ANNOTATIONS)),
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
+             "self.volumes.exists(v, v.name == m.name))",
+             "volumeMounts[].name must name a volume of spec.volumes", ".volumeMounts"),
+            ("!has(self.rollout) || !has(self.rollout.trafficRouting) || !has(self.rollout.trafficRouting.nginx) "
+             "|| (has(self.networking) && has(self.networking.ingress))",
+             "rollout.trafficRouting.nginx needs networking.ingress: it weighs traffic on the API's own Ingress",
+             ".rollout.trafficRouting.nginx"),
+        )
+    )
 
 
 # --- status ----------------------------------------------------------------------------------------
@@ -583,6 +1207,19 @@ class Condition(_Model):
     message: str = Field("", description="Human-readable detail.")
     last_transition_time: str | None = Field(None, description="When the status last changed (RFC 3339).")
     observed_generation: int | None = Field(None, description="The `metadata.generation` this reflects.")
+
+
+class CanaryStatus(_Model):
+    step: int | None = Field(None, description="Canary step in progress (1-based); the number of steps once promoted.")
+    steps: int | None = Field(None, description="Number of canary steps.")
+    weight: int | None = Field(None, description="Percent of replicas (or traffic) on the canary revision now.")
+    stable_revision: str | None = Field(None, description="Pod template hash of the stable revision.")
+    canary_revision: str | None = Field(None, description="Pod template hash of the revision being released.")
+    analysis: str | None = Field(
+        None, description="Verdict of the current step's analysis: Pending, Running, Successful, Failed, "
+        "Inconclusive or Error.")
+    message: str | None = Field(None, description="The analysis' or Argo Rollouts' message, e.g. the failing "
+                                "measurement.")
 
 
 class PredictorAPIStatus(_Model):
@@ -598,6 +1235,7 @@ class PredictorAPIStatus(_Model):
     selector: str | None = Field(None, description="Label selector of the API's pods (scale subresource).")
     revision: str | None = Field(None, description="Commit SHA of the predictor code, when fetched from git.")
     phase: str | None = Field(None, description="One word summary: Ready, Progressing, Degraded or Pending.")
+    canary: CanaryStatus | None = Field(None, description="The canary in flight (spec.rollout.strategy Canary).")
 
 
 class ObjectMeta(BaseModel):

@@ -133,7 +133,9 @@ def test_dashboard_shape():
                    "predictorapi_in_flight_requests", "predictorapi_max_concurrency", "predictorapi_queue_length",
                    "predictorapi_rejected_requests_total", "kube_deployment_spec_replicas",
                    "kube_deployment_status_replicas_ready", "predictorapi_batch_size_bucket",
-                   "predictorapi_predictor_load_seconds"):
+                   "predictorapi_predictor_load_seconds", "predictorapi_stream_time_to_first_item_seconds_bucket",
+                   "predictorapi_stream_duration_seconds_bucket", "predictorapi_streams_ended_total",
+                   "predictorapi_stream_items_sum"):
         assert metric in exprs, f"no panel shows {metric}"
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

@@ -48,7 +48,8 @@ def test_kubectl_shows_the_api_and_its_columns(emulated) -> None:
     assert values[:3] == ["2/2", "Ready", "http://shown.team-k.svc.cluster.local"]
     assert values[3] == "<none>"  # no code from git: no revision
     assert values[4] == "AsExpected"
-    assert values[5].startswith("20")  # creationTimestamp
+    assert values[5] == "<none>"  # no canary in flight: no canary weight
+    assert values[6].startswith("20")  # creationTimestamp
 
 
 def test_kubectl_scale_pins_the_replica_count(emulated) -> None:

@@ -8,6 +8,7 @@ import yaml
 from support.processes import REPO
 
 from .conftest import TEST_USER_AGENT
+from .test_canary import exercise_canary
 from .test_reconcile import FULL_SPEC, api
 
 RBAC = REPO / "operator" / "deploy" / "rbac.yaml"
@@ -34,7 +35,7 @@ def used_by_operator(cluster) -> set[tuple[str, str, str]]:
 
 
 def _exercise(cluster) -> None:
-    """Every path of the code: create all children, drop optional ones, an invalid spec, a pod."""
+    """Every path of the code: create all children, drop optional ones, an invalid spec, a pod, a canary."""
     cluster.kube.create(api("rbac", "team-r", **FULL_SPEC))
     cluster.wait_for(lambda: cluster.get("ServiceMonitor", "team-r", "rbac"), what="the ServiceMonitor")
     # Hand edits the API server accepts (the strict emulator refuses invalid ones) and the operator reverts.
@@ -60,6 +61,7 @@ def _exercise(cluster) -> None:
     cluster.kube.create(pod)
     cluster.wait_for(lambda: any(r == "events" for _, r, v in used_by_operator(cluster) if v == "create"),
                      what="an event")
+    exercise_canary(cluster, "team-r", "rbac-canary")
 
 
 def test_role_grants_exactly_what_the_operator_uses(emulated) -> None:

@@ -26,7 +26,7 @@ from support.processes import REPO, free_port, running, stop
 
 from predictorapi_operator.kube import Kube
 
-SERVER_ONLY = ("fastapi", "uvicorn", "starlette", "prometheus_client", "git", "orjson")
+SERVER_ONLY = ("fastapi", "uvicorn", "starlette", "prometheus_client", "git", "orjson", "boto3")
 OPERATOR_ONLY = ("kopf", "kubernetes")
 ML = ("torch", "transformers")
 
@@ -68,6 +68,8 @@ def test_runtime_wheel_declares_no_operator_dependency(wheels: dict[str, Path]) 
     assert {"pydantic", "pyyaml", "jsonschema"} <= unconditional
     assert not unconditional & {"kopf", "kubernetes", "fastapi", "uvicorn", "torch", "predictorapi-operator"}
     assert {"fastapi", "uvicorn", "prometheus-client", "gitpython"} <= server
+    # spec.model downloads (`fetch-model` in the runtime image, `predictorapi serve`)
+    assert {"boto3", "google-cloud-storage", "huggingface-hub"} <= {name.replace("_", "-") for name in server}
     assert not {_name(r) for r in requires} & {"kopf", "kubernetes", "predictorapi-operator"}
 
 

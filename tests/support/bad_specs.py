@@ -198,4 +198,189 @@ BAD_SPECS: list[BadSpec] = [
     BadSpec("label-key", _meta(labels={"bad key": "x"}), "metadata.labels", False),
     BadSpec("label-value", _meta(labels={"team": "a b"}), "metadata.labels.team", False),
     BadSpec("annotation-key", _meta(annotations={"example.com/bad key": "x"}), "metadata.annotations", False),
+    # spec.model: per-scheme URIs, no credentials in them, revisions and options that apply to the scheme
+    *(BadSpec(f"model-uri-{n}", manifest(model={"uri": uri}), "spec.model.uri", True)
+      for n, uri in enumerate(["ftp://models.example/m.bin", "s3://Models/sentiment/", "s3://m/x", "s3://models/a/../b",
+                               "gs://UPPER/m.bin", "hf://org/name/extra", "hf://", "https:///model.bin",
+                               "pvc://Model_Cache/m", "pvc://cache/../etc", "s3://models/my model/",
+                               "https://user:secret@models.example/m.bin", "https://token@models.example/m.bin",
+                               "https://models.example/m.bin?X-Amz-Signature=abc",
+                               "https://models.example/m.bin?token=abc", ""])),
+    BadSpec("model-https-revision-not-sha256", manifest(model={"uri": "https://models.example/m.bin",
+                                                                "revision": "v1"}), "spec.model.revision", True),
+    BadSpec("model-revision-characters", manifest(model={"uri": "hf://org/name", "revision": "main branch"}),
+            "spec.model.revision", True),
+    BadSpec("model-pvc-revision", manifest(model={"uri": "pvc://models/m", "revision": "v1"}),
+            "spec.model.revision", True),
+    BadSpec("model-pvc-cache", manifest(model={"uri": "pvc://models/m", "cache": {"claimName": "cache"}}),
+            "spec.model.cache", True),
+    BadSpec("model-pvc-secret", manifest(model={"uri": "pvc://models/m", "secretRef": {"name": "creds"}}),
+            "spec.model.secretRef", True),
+    BadSpec("model-secret-name", manifest(model={"uri": "s3://models/m/", "secretRef": {"name": "Bad_Name"}}),
+            "spec.model.secretRef.name", True),
+    BadSpec("model-cache-claim-name", manifest(model={"uri": "s3://models/m/", "cache": {"claimName": "Cache_1"}}),
+            "spec.model.cache.claimName", True),
+    BadSpec("model-unknown-field", manifest(model={"uri": "s3://models/m/", "checksum": "abc"}),
+            "spec.model.checksum", False),  # the API server prunes unknown fields; validate refuses them
+    # streamed predictions: the longest wait for the next item
+    BadSpec("stream-idle-timeout-zero", manifest(streamIdleTimeoutSeconds=0), "spec.streamIdleTimeoutSeconds", True),
+    BadSpec("stream-idle-timeout-negative", manifest(streamIdleTimeoutSeconds=-1),
+            "spec.streamIdleTimeoutSeconds", True),
+    BadSpec("stream-idle-timeout-over-an-hour", manifest(streamIdleTimeoutSeconds=3601),
+            "spec.streamIdleTimeoutSeconds", True),
+    BadSpec("stream-idle-timeout-word", manifest(streamIdleTimeoutSeconds="soon"),
+            "spec.streamIdleTimeoutSeconds", True),
+    BadSpec("stream-idle-timeout-nan", manifest(streamIdleTimeoutSeconds=float("nan")),
+            "spec.streamIdleTimeoutSeconds", False),
+]
+
+# pod and cluster settings (Kubernetes' PodSpec rules; the operator's own names, paths and keys are reserved)
+GIT = {"path": "models/p.py", "source": {"git": {"repo": "https://git.example/m.git", "revision": "v1"}}}
+EMPTY = {"name": "data", "emptyDir": {}}
+
+
+def _mount(**mount: Any) -> dict[str, Any]:
+    return manifest(volumes=[EMPTY], volumeMounts=[{"name": "data", "mountPath": "/data", **mount}])
+
+
+def _node_term(**requirement: Any) -> dict[str, Any]:
+    return manifest(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", **requirement}]}]}}})
+
+
+def _pod_term(**term: Any) -> dict[str, Any]:
+    return manifest(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}})
+
+
+def _spread(**constraint: Any) -> dict[str, Any]:
+    return manifest(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                "whenUnsatisfiable": "DoNotSchedule", **constraint}])
+
+
+NODE_REQUIREMENT = ("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+                    ".matchExpressions[0]")
+POD_TERM = "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]"
+
+BAD_SPECS += [
+    BadSpec("service-account-name", manifest(serviceAccountName="Model_Reader"), "spec.serviceAccountName", True),
+    BadSpec("image-pull-secret-name", manifest(imagePullSecrets=[{"name": "Reg Cred"}]),
+            "spec.imagePullSecrets[0].name", True),
+    BadSpec("priority-class-name", manifest(priorityClassName="High_Priority"), "spec.priorityClassName", True),
+    BadSpec("runtime-class-name", manifest(runtimeClassName="NVIDIA"), "spec.runtimeClassName", True),
+    BadSpec("volume-no-source", manifest(volumes=[{"name": "data"}]), "spec.volumes[0]", True),
+    BadSpec("volume-two-sources", manifest(volumes=[{**EMPTY, "secret": {"secretName": "s"}}]), "spec.volumes[0]",
+            True),
+    BadSpec("volume-name-upper-case", manifest(volumes=[{**EMPTY, "name": "Data"}]), "spec.volumes[0].name", True),
+    BadSpec("volume-name-reserved", manifest(volumes=[{**EMPTY, "name": "tmp"}]), "spec.volumes[0].name", True),
+    BadSpec("volume-name-reserved-prefix", manifest(volumes=[{**EMPTY, "name": "predictorapi-x"}]),
+            "spec.volumes[0].name", True),
+    BadSpec("volume-name-duplicate", manifest(volumes=[EMPTY, {"name": "data", "configMap": {"name": "c"}}]),
+            "spec.volumes", True),
+    BadSpec("volume-empty-dir-medium", manifest(volumes=[{"name": "data", "emptyDir": {"medium": "Disk"}}]),
+            "spec.volumes[0].emptyDir.medium", True),
+    BadSpec("volume-empty-dir-size", manifest(volumes=[{"name": "data", "emptyDir": {"sizeLimit": "1 Gi"}}]),
+            "spec.volumes[0].emptyDir.sizeLimit", True),
+    BadSpec("volume-claim-name", manifest(volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "A_B"}}]),
+            "spec.volumes[0].persistentVolumeClaim.claimName", True),
+    BadSpec("volume-config-map-item-path-dotdot", manifest(volumes=[{"name": "data", "configMap": {
+        "name": "settings", "items": [{"key": "a", "path": "../a"}]}}]), "spec.volumes[0].configMap.items[0].path",
+        True),
+    BadSpec("volume-secret-mode", manifest(volumes=[{"name": "data", "secret": {"secretName": "s",
+                                                                                 "defaultMode": 0o1777}}]),
+            "spec.volumes[0].secret.defaultMode", True),
+    BadSpec("mount-unknown-volume", manifest(volumeMounts=[{"name": "data", "mountPath": "/data"}]),
+            "spec.volumeMounts", True),
+    BadSpec("mount-path-relative", _mount(mountPath="data"), "spec.volumeMounts[0].mountPath", True),
+    BadSpec("mount-path-reserved", _mount(mountPath="/tmp"), "spec.volumeMounts[0].mountPath", True),
+    BadSpec("mount-path-shm-reserved", _mount(mountPath="/dev/shm"), "spec.volumeMounts[0].mountPath", True),
+    BadSpec("mount-path-duplicate", manifest(volumes=[EMPTY], volumeMounts=[
+        {"name": "data", "mountPath": "/data"}, {"name": "data", "mountPath": "/data"}]), "spec.volumeMounts", True),
+    BadSpec("mount-sub-path-dotdot", _mount(subPath="a/../../etc"), "spec.volumeMounts[0].subPath", True),
+    BadSpec("shared-memory-word", _compute(sharedMemory="lots"), "spec.compute.sharedMemory", True),
+    BadSpec("shared-memory-negative", _compute(sharedMemory="-1Gi"), "spec.compute.sharedMemory", True),
+    BadSpec("env-from-both", manifest(envFrom=[{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]),
+            "spec.envFrom[0]", True),
+    BadSpec("env-from-none", manifest(envFrom=[{"prefix": "APP_"}]), "spec.envFrom[0]", True),
+    BadSpec("env-from-reserved-prefix", manifest(envFrom=[{"prefix": "PREDICTORAPI_", "secretRef": {"name": "s"}}]),
+            "spec.envFrom[0].prefix", True),
+    BadSpec("env-from-prefix-equals", manifest(envFrom=[{"prefix": "A=", "secretRef": {"name": "s"}}]),
+            "spec.envFrom[0].prefix", True),
+    BadSpec("node-affinity-in-without-values", _node_term(operator="In"), f"{NODE_REQUIREMENT}.values", True),
+    BadSpec("node-affinity-exists-with-values", _node_term(operator="Exists", values=["a"]),
+            f"{NODE_REQUIREMENT}.values", True),
+    BadSpec("node-affinity-gt-not-integer", _node_term(operator="Gt", values=["big"]), f"{NODE_REQUIREMENT}.values",
+            True),
+    BadSpec("node-affinity-operator", _node_term(operator="Equals", values=["a"]), f"{NODE_REQUIREMENT}.operator",
+            True),
+    BadSpec("node-affinity-no-terms", manifest(affinity={"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}),
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", True),
+    BadSpec("node-affinity-weight", manifest(affinity={"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 101, "preference": {}}]}}),
+        "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight", True),
+    BadSpec("pod-affinity-empty-topology-key", _pod_term(topologyKey=""), f"{POD_TERM}.topologyKey", True),
+    BadSpec("pod-affinity-topology-key", _pod_term(topologyKey="bad key"), f"{POD_TERM}.topologyKey", True),
+    BadSpec("pod-affinity-selector-operator", _pod_term(topologyKey="kubernetes.io/hostname", labelSelector={
+        "matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}),
+        f"{POD_TERM}.labelSelector.matchExpressions[0].operator", True),
+    BadSpec("pod-affinity-selector-value", _pod_term(topologyKey="kubernetes.io/hostname", labelSelector={
+        "matchLabels": {"app": "not valid!"}}), f"{POD_TERM}.labelSelector.matchLabels.app", True),
+    BadSpec("pod-affinity-selector-key", _pod_term(topologyKey="kubernetes.io/hostname", labelSelector={
+        "matchLabels": {"bad key": "x"}}), f"{POD_TERM}.labelSelector.matchLabels", False),
+    BadSpec("spread-max-skew-zero", _spread(maxSkew=0), "spec.topologySpreadConstraints[0].maxSkew", True),
+    BadSpec("spread-when-unsatisfiable", _spread(whenUnsatisfiable="Sometimes"),
+            "spec.topologySpreadConstraints[0].whenUnsatisfiable", True),
+    BadSpec("spread-min-domains-schedule-anyway", _spread(whenUnsatisfiable="ScheduleAnyway", minDomains=2),
+            "spec.topologySpreadConstraints[0].minDomains", True),
+    BadSpec("spread-node-taints-policy", _spread(nodeTaintsPolicy="Always"),
+            "spec.topologySpreadConstraints[0].nodeTaintsPolicy", True),
+    BadSpec("spread-duplicate", manifest(topologySpreadConstraints=[
+        {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"},
+        {"maxSkew": 2, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]),
+        "spec.topologySpreadConstraints", True),
+    BadSpec("pod-label-selector-label", manifest(labels={"serving.predictorapi.dev/api": "other"}), "spec.labels",
+            True),
+    BadSpec("pod-label-managed-by", manifest(labels={"app.kubernetes.io/managed-by": "me"}), "spec.labels", True),
+    BadSpec("pod-label-value", manifest(labels={"team": "ml platform"}), "spec.labels.team", True),
+    BadSpec("pod-label-key", manifest(labels={"bad key": "x"}), "spec.labels", False),
+    BadSpec("pod-annotation-spec-hash", manifest(annotations={"serving.predictorapi.dev/spec-hash": "x"}),
+            "spec.annotations", True),
+    BadSpec("pod-annotation-key", manifest(annotations={"example.com/bad key": "x"}), "spec.annotations", False),
+    BadSpec("requirements-with-image", manifest(predictor={**IMAGE, "requirements": "requirements.txt"}),
+            "spec.predictor.requirements", True),
+    BadSpec("requirements-absolute", manifest(predictor={**GIT, "requirements": "/etc/requirements.txt"}),
+            "spec.predictor.requirements", True),
+    BadSpec("requirements-dotdot", manifest(predictor={**GIT, "requirements": "../requirements.txt"}),
+            "spec.predictor.requirements", True),
+]
+
+
+def _canary(**rollout: Any) -> dict[str, Any]:
+    return manifest(rollout={"strategy": "Canary", **rollout})
+
+
+ROLLOUT = "spec.rollout"
+BAD_SPECS += [
+    # rollout: the canary (Argo Rollouts) and its analysis
+    BadSpec("rollout-strategy", manifest(rollout={"strategy": "BlueGreen"}), f"{ROLLOUT}.strategy", True),
+    BadSpec("canary-no-steps", _canary(steps=[]), f"{ROLLOUT}.steps", True),
+    BadSpec("canary-weight-zero", _canary(steps=[{"weight": 0}]), f"{ROLLOUT}.steps[0].weight", True),
+    BadSpec("canary-weight-over-100", _canary(steps=[{"weight": 101}]), f"{ROLLOUT}.steps[0].weight", True),
+    BadSpec("canary-pause-words", _canary(steps=[{"weight": 10, "pause": "2 minutes"}]),
+            f"{ROLLOUT}.steps[0].pause", True),
+    BadSpec("canary-step-unknown-field", _canary(steps=[{"weight": 10, "duration": "2m"}]),
+            f"{ROLLOUT}.steps[0].duration", False),  # the API server prunes unknown fields; validate refuses them
+    BadSpec("canary-error-ratio-over-1", _canary(analysis={"maxErrorRatio": 1.5}),
+            f"{ROLLOUT}.analysis.maxErrorRatio", True),
+    BadSpec("canary-latency-no-unit", _canary(analysis={"maxLatencyP99": "2"}),
+            f"{ROLLOUT}.analysis.maxLatencyP99", True),
+    BadSpec("canary-min-requests-negative", _canary(analysis={"minRequests": -1}),
+            f"{ROLLOUT}.analysis.minRequests", True),
+    BadSpec("canary-interval-days", _canary(analysis={"interval": "1d"}), f"{ROLLOUT}.analysis.interval", True),
+    BadSpec("canary-two-routers", _canary(trafficRouting={"istio": {"virtualService": "vs"}, "nginx": {}}),
+            f"{ROLLOUT}.trafficRouting", True),
+    BadSpec("canary-httproute-name", _canary(trafficRouting={"gatewayAPI": {"httpRoute": "Not_A_Name"}}),
+            f"{ROLLOUT}.trafficRouting.gatewayAPI.httpRoute", True),
+    BadSpec("canary-nginx-without-ingress", _canary(trafficRouting={"nginx": {}}),
+            f"{ROLLOUT}.trafficRouting.nginx", True),
 ]

@@ -14,6 +14,12 @@ is checked merged); a refusal is the API server's 422 `Status` naming the field.
 canonical (`1.5` → `1500m`). `emulator.lenient(plural)` lets invalid objects of a resource in, as objects
 stored before a stricter CRD was installed.
 
+Argo Rollouts (`emulator_running(rollouts=True)`, the default): Rollouts (with `status` and `scale`, as
+Argo's CRD serves them), AnalysisTemplates and AnalysisRuns are served and in discovery, and strictly
+admitted (tests/support/rollouts.py: Argo Rollouts' published schemas and its controller's checks). No
+controller runs: a test plays Argo Rollouts by writing a Rollout's status. `rollouts=False` is a cluster
+without Argo Rollouts (404 on `/apis/argoproj.io/v1alpha1`).
+
 Faults can be injected: `emulator.fail(method, plural, status, times, message)` answers with the
 `Status` the API server would send for `status` (reason `Invalid` for 422, `Conflict`, `InternalError`...).
 """
@@ -44,12 +50,14 @@ from kmock._internal import dicts, enums, rendering
 
 from predictorapi import spec
 from predictorapi.contracts import kinds
-from support.strict import CRD_DIR, REASONS, Admission, failure_status, qualified_kind, strip_nulls
+from support import rollouts as argo
+from support.strict import CRD_DIR, REASONS, Admission, Refusal, failure_status, qualified_kind, strip_nulls
 
 # Subresources the API server serves for each kind the operator uses (the kinds are the operator's own).
 SUBRESOURCES = {kinds.PREDICTORAPI: {"status", "scale"}, kinds.DEPLOYMENT: {"status", "scale"},
                 kinds.SERVICE: {"status"}, kinds.POD: {"status"}, kinds.HPA: {"status"}, kinds.PDB: {"status"},
-                kinds.INGRESS: {"status"}, kinds.SERVICE_MONITOR: set()}
+                kinds.INGRESS: {"status"}, kinds.SERVICE_MONITOR: set(), kinds.ROLLOUT: {"status", "scale"},
+                kinds.ANALYSIS_TEMPLATE: set(), kinds.ANALYSIS_RUN: {"status"}}
 
 
 def _resource(kind: kinds.Kind, shortnames: set[str] | None = None) -> tuple:
@@ -66,6 +74,11 @@ RESOURCES = [
     ("events.k8s.io/v1/events", "Event", True, set()),
 ]
 MONITORING = _resource(kinds.SERVICE_MONITOR)
+ROLLOUTS = [_resource(kind) for kind in kinds.ROLLOUT_KINDS]
+"""Argo Rollouts' resources (served with `rollouts=True`)."""
+ROLLOUT_SCALE = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.HPAReplicas",
+                 "labelSelectorPath": ".status.selector"}
+"""The scale subresource of Argo Rollouts' Rollout CRD."""
 KEEP_REQUESTS = 50
 KEEP_VERSIONS = 4
 """Versions of each object kept in kmock's history (it grows by one per write otherwise)."""
@@ -108,6 +121,8 @@ class Emulator(kmock.KubernetesEmulator):
         self.refusals: list[dict[str, Any]] = []
         """Every `Status` the admission answered with (the last ones), for the tests' messages."""
         self._lenient: set[str] = set()
+        self.rollouts_schema: argo.RolloutsSchema | None = None
+        """Admission of argoproj.io objects (None: stored as sent)."""
 
     def declare(self, key: str, kind: str, namespaced: bool, subresources: set[str],
                 shortnames: set[str] | None = None) -> None:
@@ -274,8 +289,7 @@ class Emulator(kmock.KubernetesEmulator):
             meta["generation"] = 1
         if self.admission is not None and resource.plural not in self._lenient:
             try:
-                refusal = self.admission.admit(resource.group or "", resource.version or "", resource.plural or "",
-                                               candidate, current, request.subresource)
+                refusal = self._admission(resource, candidate, current, request.subresource)
             except Exception as exc:  # a gap in the emulator's own checks: say so rather than hang a client
                 raise Refused(failure_status(500, f"Internal error occurred: the emulator's admission failed: "
                                                   f"{exc!r}")) from exc
@@ -295,6 +309,17 @@ class Emulator(kmock.KubernetesEmulator):
             stored = self._objects[(resource, request.namespace, request.name)]
             stored.history = [*stored.history[-(KEEP_VERSIONS - 1):], candidate]  # trimmed, as the requests are
             request.data.clear()
+
+    def _admission(self, resource: Any, candidate: dict[str, Any], current: dict[str, Any] | None,
+                   subresource: str | None) -> Refusal | None:
+        """The strict admission of one write: Argo Rollouts' kinds here, every other kind in support.strict."""
+        group, plural = resource.group or "", resource.plural or ""
+        if group != argo.GROUP or self.rollouts_schema is None:
+            assert self.admission is not None
+            return self.admission.admit(group, resource.version or "", plural, candidate, current, subresource)
+        errors = argo.admit(self.rollouts_schema, plural, candidate, subresource)
+        name = str((candidate.get("metadata") or {}).get("name", ""))
+        return Refusal(argo.KINDS[plural], group, name, errors) if errors else None
 
     async def _collect_garbage(self, uid: str) -> None:
         """Delete every object owned by `uid` (and what those own)."""
@@ -334,6 +359,11 @@ class Emulator(kmock.KubernetesEmulator):
             key = (request.resource, request.namespace, request.name)
             if key in self._objects and not self._objects[key].deleted:
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
+        resource = request.resource
+        if resource is not None and resource.group == argo.GROUP and resource.plural and \
+                resource.plural not in self._kinds:  # no Argo Rollouts in this cluster: its API is not served
+            return aiohttp.web.json_response(failure_status(404, "the server could not find the requested "
+                                                                 "resource", "NotFound"), status=404)
         if request.subresource == "scale" and request.resource is not None and request.name:
             return await self._serve_scale(request)
         if "as=Table" in request.headers.get("Accept", "") and request.resource is not None and \
@@ -428,6 +458,8 @@ def scale_paths(plural: str | None) -> dict[str, str] | None:
     """The scale subresource's paths of a kind (the CRD's for PredictorAPIs, apps/v1's for Deployments)."""
     if plural == kinds.DEPLOYMENT.plural:
         return {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}
+    if plural == kinds.ROLLOUT.plural:
+        return ROLLOUT_SCALE
     if plural != kinds.PREDICTORAPI.plural:
         return None
     crd = yaml.safe_load((CRD_DIR / "predictorapi.yaml").read_text())
@@ -529,10 +561,11 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 
 @contextmanager
-def emulator_running(directory: Path, *, monitoring: bool = True, strict: bool | None = None,
+def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool = True, strict: bool | None = None,
                      crd_dir: Path = CRD_DIR) -> Iterator[RunningEmulator]:
-    """Start the emulator on a loopback port in a background thread; `strict`: admit writes as the API server
-    does (with the CRDs of `crd_dir`, read now); by default unless the environment sets `EMULATOR_STRICT=0`."""
+    """Start the emulator on a loopback port in a background thread; `monitoring` / `rollouts`: serve the
+    Prometheus Operator's / Argo Rollouts' resources; `strict`: admit writes as the API server does (with the
+    CRDs of `crd_dir`, read now); by default unless the environment sets `EMULATOR_STRICT=0`."""
     if strict is None:
         strict = os.environ.get("EMULATOR_STRICT", "1") != "0"
     loop = asyncio.new_event_loop()
@@ -541,11 +574,13 @@ def emulator_running(directory: Path, *, monitoring: bool = True, strict: bool |
     ready = threading.Event()
 
     admission = Admission(crd_dir) if strict else None
+    rollouts_schema = argo.RolloutsSchema() if strict and rollouts else None
 
     async def serve() -> None:
         emulator = Emulator()
         emulator.admission = admission
-        for resource in RESOURCES + ([MONITORING] if monitoring else []):
+        emulator.rollouts_schema = rollouts_schema
+        for resource in RESOURCES + ([MONITORING] if monitoring else []) + (ROLLOUTS if rollouts else []):
             emulator.declare(*resource)
         async with emulator, kmock.Server(emulator) as server:
             started.update(emulator=emulator, url=f"http://{server.host}:{server.port}")
@@ -563,3 +598,5 @@ def emulator_running(directory: Path, *, monitoring: bool = True, strict: bool |
         thread.join(10)
         if admission is not None:
             admission.close()
+        if rollouts_schema is not None:
+            rollouts_schema.close()

@@ -89,7 +89,12 @@ def save_tiny_summarizer(hf_home: Path) -> str:
         decoder_start_token_id=2, forced_eos_token_id=2,
     )
     torch.manual_seed(0)
-    BartForConditionalGeneration(config).save_pretrained(target)
+    model = BartForConditionalGeneration(config)
+    # Random weights never choose EOS, so every call would generate max_new_tokens with 4 beams (seconds
+    # on an idle core, a minute on a busy machine): favour EOS after a few tokens so calls stay cheap.
+    with torch.no_grad():
+        model.final_logits_bias[0, config.eos_token_id] = 3.0
+    model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     return model_id
 
@@ -115,3 +120,30 @@ def save_tiny_sentiment(hf_home: Path) -> str:
 def offline_hf_env(hf_home: Path) -> dict[str, str]:
     """Environment variables that make transformers read only the private cache."""
     return {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+TEXT_GENERATION_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""examples/text-generation's default model (its DEFAULT_MODEL); a tiny stand-in is saved under this id."""
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def save_tiny_causal_lm(hf_home: Path, model_id: str = TEXT_GENERATION_MODEL) -> str:
+    """Save a tiny, randomly initialised Llama causal LM (with a chat template) under `model_id`; returns it."""
+    import torch
+    from tokenizers import processors
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    target = _snapshot_dir(hf_home, model_id, "main")
+    tokenizer = _bpe_tokenizer()
+    tokenizer.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)  # no </s> after prompts
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=0, pad_token_id=1, eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return model_id

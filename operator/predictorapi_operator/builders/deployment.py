@@ -25,6 +25,21 @@ from predictorapi_operator.builders.meta import (
     selector,
     spec_hash,
 )
+from predictorapi_operator.builders.model import add_model
+from predictorapi_operator.builders.packages import (
+    packages_mount,
+    packages_runtime_env,
+    packages_settings,
+    packages_volume,
+    pip_env,
+)
+from predictorapi_operator.builders.pod_settings import (
+    env_from,
+    extra_mounts,
+    extra_volumes,
+    scheduling,
+    template_metadata,
+)
 
 RUN_AS = 10001
 PRE_STOP_SECONDS = 5
@@ -114,6 +129,7 @@ def _env(api: PredictorAPI) -> list[dict[str, Any]]:
     values[setting_env("log_json")] = "true"
     # A read-only root filesystem: caches (Hugging Face, pip, torch) go to the writable /tmp.
     values.update({"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface"})
+    values.update(packages_runtime_env(api))
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
     if spec.auth is not None:
         ref = spec.auth.secret_ref
@@ -134,7 +150,8 @@ def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     if predictor.source:
         mounts.append({"name": "code", "mountPath": CODE_DIR, "readOnly": True})
-    return {
+    mounts += packages_mount(api, read_only=True) + extra_mounts(api)
+    container: dict[str, Any] = {
         "name": RUNTIME_CONTAINER,
         "image": predictor.image or options.runtime_image,
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": HTTP_PORT, "protocol": "TCP"}],
@@ -149,16 +166,21 @@ def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
     }
+    if sources := env_from(api):
+        container["envFrom"] = sources
+    return container
 
 
 def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] | None:
-    """`predictorapi fetch` into the shared `code` volume, when the code comes from git."""
+    """`predictorapi fetch` into the shared `code` volume, when the code comes from git; it installs the
+    predictor's requirements too."""
     source = api.spec.predictor.source
     if source is None:
         return None
     git = source.git
-    env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR}
-    mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+    env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR, **packages_settings(api)}
+    mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"},
+              *packages_mount(api, read_only=False)]
     if git.secret_ref:
         env["CREDENTIALS_DIR"] = GIT_CREDENTIALS_DIR
         mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
@@ -167,8 +189,10 @@ def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] 
         "image": options.runtime_image,
         "command": ["predictorapi", "fetch"],
         "env": [{"name": f"{GIT_ENV_PREFIX}{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
-                                                                                            "value": "/tmp"}],
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                                                                                            "value": "/tmp"}]
+        + pip_env(api),
+        # pip unpacking large wheels needs more than a checkout
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
@@ -176,15 +200,17 @@ def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] 
 
 
 def volumes(api: PredictorAPI) -> list[dict[str, Any]]:
-    """A writable `/tmp`, and for git code the shared `code` folder and the credentials Secret."""
+    """A writable `/tmp`; for git code the shared `code` folder, the installed requirements and the
+    credentials Secret; then the spec's volumes and `/dev/shm`."""
     out: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     source = api.spec.predictor.source
     if source is not None:
         out.append({"name": "code", "emptyDir": {}})
+        out += packages_volume(api)
         if source.git.secret_ref:
             out.append({"name": "git-credentials",
                         "secret": {"secretName": source.git.secret_ref.name, "defaultMode": 0o440}})
-    return out
+    return out + extra_volumes(api)
 
 
 def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
@@ -200,11 +226,19 @@ def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
     init = fetch_container(api, options)
     if init is not None:
         spec["initContainers"] = [init]
+    add_model(spec, api, options)
     if api.spec.compute.node_selector:
         spec["nodeSelector"] = dict(api.spec.compute.node_selector)
     if pod_tolerations := tolerations(api):
         spec["tolerations"] = pod_tolerations
+    spec.update(scheduling(api))
     return spec
+
+
+def pod_template(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
+    """The pod template (of the Deployment, or of the Argo Rollout of a canary)."""
+    annotations = {SPEC_HASH_ANNOTATION: spec_hash(api), "kubectl.kubernetes.io/default-container": RUNTIME_CONTAINER}
+    return {"metadata": template_metadata(api, labels(api), annotations), "spec": pod_spec(api, options)}
 
 
 def build_deployment(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
@@ -214,14 +248,7 @@ def build_deployment(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]
         "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling_update(api)},
         "revisionHistoryLimit": 5,
         "progressDeadlineSeconds": api.spec.startup_timeout_seconds + 120,
-        "template": {
-            "metadata": {
-                "labels": labels(api),
-                "annotations": {SPEC_HASH_ANNOTATION: spec_hash(api), "kubectl.kubernetes.io/default-container":
-                                RUNTIME_CONTAINER},
-            },
-            "spec": pod_spec(api, options),
-        },
+        "template": pod_template(api, options),
     }
     if (replicas := fixed_replicas(api)) is not None:
         spec = {"replicas": replicas, **spec}

@@ -21,6 +21,8 @@ class BuildOptions:
     service_monitor_available: bool = True
     """Whether the cluster serves `monitoring.coreos.com/v1` (found through discovery by the operator)."""
     cluster_domain: str = "cluster.local"
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    """The Prometheus a canary's AnalysisTemplate queries."""
 
 
 def labels(api: PredictorAPI) -> dict[str, str]:
@@ -52,7 +54,7 @@ def metadata(api: PredictorAPI) -> dict[str, Any]:
 
 
 # Spec fields that do not reach the pods: changing them (`kubectl scale` included) must not roll the Deployment.
-_NOT_IN_PODS = {"replicas", "autoscaling", "networking", "monitoring", "update_strategy"}
+_NOT_IN_PODS = {"replicas", "autoscaling", "networking", "monitoring", "update_strategy", "rollout"}
 
 
 def spec_hash(api: PredictorAPI) -> str:
@@ -60,6 +62,11 @@ def spec_hash(api: PredictorAPI) -> str:
     pod_spec = api.spec.model_dump(mode="json", by_alias=True, exclude=_NOT_IN_PODS)
     text = json.dumps(pod_spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_canary(api: PredictorAPI) -> bool:
+    """Whether the API is released as an Argo Rollouts canary (a Rollout instead of a Deployment)."""
+    return api.spec.rollout.strategy == "Canary"
 
 
 def has_hpa(api: PredictorAPI) -> bool:

@@ -6,12 +6,19 @@ from typing import Any
 
 from predictorapi.contracts.metrics import IN_FLIGHT as IN_FLIGHT_METRIC
 from predictorapi.spec import PredictorAPI
-from predictorapi_operator.builders.meta import has_hpa, metadata, selector
+from predictorapi_operator.builders.meta import has_hpa, is_canary, metadata, selector
 
 
 def _quantity(value: float) -> str:
     """A Kubernetes quantity for a possibly fractional target (1.5 → `1500m`)."""
     return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
+
+
+def scale_target(api: PredictorAPI) -> dict[str, str]:
+    """What the HPA scales: the Deployment, or the Argo Rollout of a canary (it serves the scale subresource)."""
+    if is_canary(api):
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": api.metadata.name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.metadata.name}
 
 
 def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
@@ -33,7 +40,7 @@ def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
         "kind": "HorizontalPodAutoscaler",
         "metadata": metadata(api),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.metadata.name},
+            "scaleTargetRef": scale_target(api),
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,
             "metrics": [metric],
@@ -46,7 +53,8 @@ def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
 
 
 def build_pdb(api: PredictorAPI) -> dict[str, Any] | None:
-    """At most one replica voluntarily evicted at a time, when there may be more than one."""
+    """At most one replica voluntarily evicted at a time, when there may be more than one. It selects the pods
+    by the API's label, so it covers a Rollout's stable and canary pods alike."""
     pinned = api.spec.replicas
     if (pinned if pinned is not None else api.spec.autoscaling.max_replicas) < 2:
         return None

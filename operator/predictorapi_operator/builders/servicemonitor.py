@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from predictorapi.contracts.labels import ROLLOUT_HASH_LABEL
 from predictorapi.contracts.pod import HTTP_PORT_NAME
 from predictorapi.spec import PredictorAPI
-from predictorapi_operator.builders.meta import metadata, selector
+from predictorapi_operator.builders.meta import is_canary, metadata, selector
 
 
 def build_service_monitor(api: PredictorAPI) -> dict[str, Any] | None:
-    """Scrape the Service's `http` port at `/metrics` every `monitoring.interval`."""
+    """Scrape the Service's `http` port at `/metrics` every `monitoring.interval` (for a canary, with the pods'
+    `rollouts-pod-template-hash` label on the series)."""
     if not api.spec.monitoring.service_monitor:
         return None
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
-        "metadata": metadata(api),
-        "spec": {
-            "selector": {"matchLabels": selector(api)},
-            "endpoints": [{"port": HTTP_PORT_NAME, "path": "/metrics", "interval": api.spec.monitoring.interval,
-                           "scheme": "http"}],
-        },
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(api)},
+        "endpoints": [{"port": HTTP_PORT_NAME, "path": "/metrics", "interval": api.spec.monitoring.interval,
+                       "scheme": "http"}],
     }
+    if is_canary(api):  # the canary analysis selects a revision's series by its pod template hash
+        spec["podTargetLabels"] = [ROLLOUT_HASH_LABEL]
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": metadata(api),
+            "spec": spec}

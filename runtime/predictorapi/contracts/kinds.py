@@ -34,6 +34,9 @@ PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets")
 INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
 SERVICE_MONITOR = Kind("ServiceMonitor", "monitoring.coreos.com", "v1", "servicemonitors")
 POD = Kind("Pod", "", "v1", "pods")
+ROLLOUT = Kind("Rollout", "argoproj.io", "v1alpha1", "rollouts")
+ANALYSIS_TEMPLATE = Kind("AnalysisTemplate", "argoproj.io", "v1alpha1", "analysistemplates")
+ANALYSIS_RUN = Kind("AnalysisRun", "argoproj.io", "v1alpha1", "analysisruns")
 PREDICTORAPI = Kind(spec.KIND, spec.GROUP, spec.VERSION, spec.PLURAL)
 
 CHILDREN = (SERVICE, DEPLOYMENT, HPA, PDB, INGRESS, SERVICE_MONITOR)
@@ -42,4 +45,10 @@ OPTIONAL_CHILDREN = (HPA, PDB, INGRESS, SERVICE_MONITOR)
 """Children that only some specs have: deleted (when ours) once the spec no longer asks for them."""
 WATCHED_CHILDREN = (SERVICE, DEPLOYMENT, HPA, PDB, INGRESS)
 """Children whose changes re-reconcile their PredictorAPI at once (ServiceMonitors wait for the resync)."""
-BY_KIND = {k.kind: k for k in (*CHILDREN, POD, PREDICTORAPI)}
+ROLLOUTS_API = ROLLOUT.api_version
+"""Argo Rollouts' API (`argoproj.io/v1alpha1`): a canary is built only where the cluster serves it."""
+CANARY_CHILDREN = (ROLLOUT, ANALYSIS_TEMPLATE)
+"""Children of a canary API (`spec.rollout.strategy: Canary`), in place of the Deployment."""
+ROLLOUT_KINDS = (ROLLOUT, ANALYSIS_TEMPLATE, ANALYSIS_RUN)
+"""Every Argo Rollouts kind the operator reads or writes (AnalysisRuns are only read, for the failing measurement)."""
+BY_KIND = {k.kind: k for k in (*CHILDREN, POD, PREDICTORAPI, *ROLLOUT_KINDS)}

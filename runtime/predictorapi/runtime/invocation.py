@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from predictorapi.runtime.batching import Batcher
 from predictorapi.runtime.limits import ConcurrencyLimiter, RunSlot
-from predictorapi.runtime.loader import PredictorInterface
+from predictorapi.runtime.loader import PredictorInterface, PredictorLoadError
 from predictorapi.runtime.metrics import RuntimeMetrics
 from predictorapi.runtime.settings import RuntimeSettings
 
@@ -33,9 +34,18 @@ class PredictorExited(Exception):
 def make_invoke(predictor: object, interface: PredictorInterface, executor: Executor | None) -> Invoke:
     """The call into `predict` with keyword arguments: awaited when async, in `executor` otherwise."""
     predict = predictor.predict  # type: ignore[attr-defined]
+    if inspect.isasyncgenfunction(predict):
+        return _async_generator(predict)
     if interface.is_async:
         return _awaited(predict)
     return _in_thread_pool(predict, executor)
+
+
+def _async_generator(predict: Callable[..., Any]) -> Invoke:
+    async def invoke_generator(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
+        return predict(**kwargs)  # `async def` with `yield`: the call only makes the generator
+
+    return invoke_generator
 
 
 def _exited(exc: BaseException) -> PredictorExited:
@@ -81,6 +91,7 @@ def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: Run
     """A batcher when `batch_max_size > 1` and predict takes something to batch; else None."""
     if settings.batch_max_size <= 1:
         return None
+    check_batching(interface, settings)
     if not interface.wants:
         log.warning("batching is off: predict takes none of payload, query_params, headers")
         return None
@@ -88,3 +99,12 @@ def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: Run
     return Batcher(invoke, max_size=settings.batch_max_size, timeout_s=settings.batch_timeout_ms / 1000,
                    limiter=limiter, batch_size=metrics.batch_size.labels(api),
                    batch_wait=metrics.batch_wait.labels(api))
+
+
+def check_batching(interface: PredictorInterface, settings: RuntimeSettings) -> None:
+    """Refuse a streaming `predict` (a generator function) when batching is on: one batched call answers
+    many requests at once, a stream answers one request item by item (:class:`PredictorLoadError`)."""
+    if interface.streams and settings.batch_max_size > 1:
+        raise PredictorLoadError(
+            f"predict is a generator (it streams its result), and streaming cannot be batched: set "
+            f"batching.maxBatchSize to 1 (it is {settings.batch_max_size})")

@@ -22,6 +22,8 @@ class PredictorInterface:
 
     wants: frozenset[str]
     is_async: bool
+    streams: bool = False
+    """`predict` is a generator function (sync or async, i.e. `def`/`async def` with `yield`)."""
 
 
 def load_class(path: str | Path, class_name: str, python_path: str | None = None) -> type:
@@ -62,7 +64,14 @@ def inspect_predictor(cls: type) -> PredictorInterface:
                 f"it may ask for any of {', '.join(PREDICT_PARAMS)}"
             )
         wants.add(param.name)
-    return PredictorInterface(frozenset(wants), inspect.iscoroutinefunction(predict))
+    streams = inspect.isgeneratorfunction(predict) or inspect.isasyncgenfunction(predict)
+    return PredictorInterface(frozenset(wants), inspect.iscoroutinefunction(predict) or
+                              inspect.isasyncgenfunction(predict), streams)
+
+
+def with_model_path(config: dict[str, Any], model_path: str | None) -> dict[str, Any]:
+    """The predictor's config, with `model_path` (the downloaded `spec.model`) when there is one."""
+    return {**config, "model_path": model_path} if model_path else config
 
 
 def construct(cls: type, config: dict[str, Any]) -> object:

@@ -10,6 +10,9 @@ from predictorapi.contracts import metrics as names
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+STREAM_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+STREAM_ITEMS_BUCKETS = (0, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
+STREAM_END_REASONS = ("complete", "disconnect", "error", "timeout", "idle_timeout")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class RuntimeMetrics:
     load_seconds: Gauge
     batch_size: Histogram
     batch_wait: Histogram
+    stream_first_item: Histogram
+    stream_duration: Histogram
+    stream_items: Histogram
+    streams_ended: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry, api: str, max_concurrency: int) -> RuntimeMetrics:
@@ -63,9 +70,28 @@ class RuntimeMetrics:
                                  [names.API_LABEL], buckets=BATCH_SIZE_BUCKETS, registry=registry),
             batch_wait=Histogram(names.BATCH_WAIT, "Time a request waited for its batch.",
                                  [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
+            **_stream_metrics(registry),
         )
         metrics.max_concurrency.labels(api).set(max_concurrency)
         for gauge in (metrics.in_flight, metrics.queue_length, metrics.busy_slots, metrics.abandoned_calls,
                       metrics.open_connections):
             gauge.labels(api).set(0)
+        for histogram in (metrics.stream_first_item, metrics.stream_duration, metrics.stream_items):
+            histogram.labels(api)  # exported from the start (at 0), like every reason below
+        for reason in STREAM_END_REASONS:  # so that rate() sees the first stream that ends this way
+            metrics.streams_ended.labels(api, reason)
         return metrics
+
+
+def _stream_metrics(registry: CollectorRegistry) -> dict[str, Histogram | Counter]:
+    """The metrics of streamed predictions (a `predict` that yields)."""
+    return {
+        "stream_first_item": Histogram(names.STREAM_FIRST_ITEM, "Time from admission to a stream's first item.",
+                                       [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
+        "stream_duration": Histogram(names.STREAM_DURATION, "Time from admission to a stream's end.",
+                                     [names.API_LABEL], buckets=STREAM_DURATION_BUCKETS, registry=registry),
+        "stream_items": Histogram(names.STREAM_ITEMS, "Items sent per stream.", [names.API_LABEL],
+                                  buckets=STREAM_ITEMS_BUCKETS, registry=registry),
+        "streams_ended": Counter(names.STREAMS_ENDED, "Streams ended, by reason (complete, disconnect, error, "
+                                 "timeout, idle_timeout).", [names.API_LABEL, "reason"], registry=registry),
+    }

@@ -19,7 +19,8 @@ def predict_route_docs() -> dict[str, Any]:
     """`add_api_route` keywords documenting a predict route: any body in, the result or an error out."""
     error_doc = {"content": {"application/json": {"schema": error_schema()}}}
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "The predictor's result: JSON, text or bytes, by its type."},
+        200: {"description": "The predictor's result: JSON, text or bytes, by its type; a generator's items as "
+                             "a chunked stream or as Server-Sent Events (`text/event-stream`)."},
         **{code: {"description": text, **error_doc} for code, text in PREDICT_ERRORS},
     }
     body_doc = {"requestBody": {"description": "Any body; decoded by its Content-Type.", "required": False,

@@ -6,7 +6,8 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 from prometheus_client import Counter
@@ -19,6 +20,14 @@ from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.invocation import Invoke
 from predictorapi.runtime.limits import Overloaded
 from predictorapi.runtime.state import RuntimeState
+from predictorapi.runtime.streaming import (
+    StreamContext,
+    StreamIdle,
+    StreamResponse,
+    as_items,
+    first_item,
+    wants_sse,
+)
 
 log = logging.getLogger("predictorapi.runtime")
 
@@ -94,21 +103,40 @@ def _authorized(request: Request, key: str) -> bool:
 
 
 async def _admitted(state: RuntimeState, invoke: Invoke, request: Request) -> Any:
-    """Admit the request, then read, decode and predict within the per-request timeout."""
-    timeout_s = state.settings.request_timeout_seconds
-    async with state.limiter.admit():
-        deadline = asyncio.timeout(timeout_s)
+    """Admit the request, then read, decode and predict within the per-request timeout. A stream (a
+    generator) keeps the admission and its run slot: they pass to its :class:`StreamResponse`."""
+    settings = state.settings
+    timeout_s = settings.request_timeout_seconds
+    async with AsyncExitStack() as held:
+        await held.enter_async_context(state.limiter.admit())
+        started, deadline = time.perf_counter(), asyncio.get_running_loop().time() + timeout_s
+        timer = asyncio.timeout_at(deadline)
         try:
-            async with deadline:
+            async with timer:
                 kwargs = await _predict_kwargs(state, request)
                 if state.batcher is not None:  # the batch takes one concurrency slot
-                    return await state.batcher.submit(kwargs)
-                async with state.limiter.slot() as held:
-                    return await invoke(kwargs, held)
+                    return _not_a_stream(await state.batcher.submit(kwargs))
+                slot = await held.enter_async_context(state.limiter.slot())
+                result = await invoke(kwargs, slot)
+                items = as_items(result, state.executor)
+                if items is None:
+                    return result
+                first = await first_item(items, slot, settings.stream_idle_timeout_seconds)
         except TimeoutError:
-            if not deadline.expired():
+            if not timer.expired():
                 raise
             raise RequestTimedOut(f"prediction took longer than {timeout_s}s") from None
+        context = StreamContext(items, slot, held.pop_all(), started, deadline,
+                                settings.stream_idle_timeout_seconds, state.metrics, settings.api_name)
+        return StreamResponse(context, first, wants_sse(request))
+
+
+def _not_a_stream(result: Any) -> Any:
+    """A batched call's result for one request, which must not be a stream: streaming cannot be batched."""
+    if isinstance(result, Iterator | AsyncIterator):
+        raise UnserialisableResult("predict returned a generator from a batched call: streaming cannot be "
+                                   "batched (set batching.maxBatchSize to 1)")
+    return result
 
 
 async def _predict_kwargs(state: RuntimeState, request: Request) -> dict[str, Any]:
@@ -146,7 +174,7 @@ def _failure(state: RuntimeState, exc: Exception) -> Response:
     if isinstance(exc, BodyTooLarge):
         rejected.labels(settings.api_name, "too_large").inc()
         return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
-    if isinstance(exc, RequestTimedOut):
+    if isinstance(exc, RequestTimedOut | StreamIdle):
         rejected.labels(settings.api_name, "timeout").inc()
         return error_response(504, str(exc))
     if isinstance(exc, BadPayload):

@@ -26,6 +26,10 @@ class RuntimeSettings(BaseSettings):
         default_factory=dict, description="JSON object passed to the predictor's `__init__`."
     )
     python_path: str | None = Field(None, description="Extra import path prepended to `sys.path`.")
+    model_path: str | None = Field(
+        None, description="Local folder of `spec.model`'s artifact (`PREDICTORAPI_MODEL_PATH`); passed to the "
+        "predictor as `config[\"model_path\"]`."
+    )
     path_prefix: str = Field(
         "", pattern=r"^(/[^?#]*)?$",
         description="URL path prefix under which predict is served too (`POST PREFIX`, `POST PREFIX/predict`): "
@@ -38,7 +42,13 @@ class RuntimeSettings(BaseSettings):
     threads: int | None = Field(
         None, ge=1, description="Thread pool size for sync `predict`; defaults to `max_concurrency`."
     )
-    request_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout (504 past it).")
+    request_timeout_seconds: float = Field(
+        60.0, gt=0, description="Per-request timeout (504 past it); bounds the whole of a streamed prediction."
+    )
+    stream_idle_timeout_seconds: float | None = Field(
+        None, gt=0, description="Longest wait for the next item of a streamed prediction, the first included "
+        "(the stream then ends with an error event and the generator is closed); None: no such bound."
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=0, description="Largest request body (413 past it).")
     drain_grace_seconds: float = Field(
         25.0, ge=0, description="How long in-flight requests may take to finish after SIGTERM."

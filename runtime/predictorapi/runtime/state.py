@@ -12,9 +12,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from predictorapi.runtime.batching import Batcher
-from predictorapi.runtime.invocation import Invoke, make_batcher, make_invoke
+from predictorapi.runtime.invocation import Invoke, check_batching, make_batcher, make_invoke
 from predictorapi.runtime.limits import ConcurrencyLimiter
-from predictorapi.runtime.loader import PredictorInterface, construct, inspect_predictor, load_class
+from predictorapi.runtime.loader import (
+    PredictorInterface,
+    construct,
+    inspect_predictor,
+    load_class,
+    with_model_path,
+)
 from predictorapi.runtime.metrics import RuntimeMetrics
 from predictorapi.runtime.settings import RuntimeSettings
 
@@ -82,8 +88,8 @@ def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop, cl
     try:
         if cls is None:
             cls = load_class(settings.predictor_path, settings.predictor_class, settings.python_path)
-        inspect_predictor(cls)
-        predictor = construct(cls, settings.predictor_config)
+        check_batching(inspect_predictor(cls), settings)  # before the model loads: fail at once
+        predictor = construct(cls, with_model_path(settings.predictor_config, settings.model_path))
     except BaseException as exc:  # any failure, even SystemExit from user code, must stop the server
         log.exception("predictor failed to load: %s", exc)
         state.load_error = f"{type(exc).__name__}: {exc}"

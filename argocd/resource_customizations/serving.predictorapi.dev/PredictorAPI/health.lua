@@ -62,9 +62,16 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
+-- A canary paused on an inconclusive analysis (too few requests to judge) waits for someone: Suspended,
+-- as Argo CD reports a paused Rollout. Any other canary step is Progressing; an aborted canary is Degraded
+-- (CanaryAborted, above). The Rollout child keeps Argo CD's own Rollout health.
 local progressing = conditions["Progressing"]
 if progressing ~= nil and progressing.status == "True" then
-  hs.status = "Progressing"
+  if progressing.reason == "CanaryWaiting" then
+    hs.status = "Suspended"
+  else
+    hs.status = "Progressing"
+  end
   hs.message = text(progressing, "Rolling out")
   return hs
 end
