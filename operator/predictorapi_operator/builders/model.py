@@ -12,12 +12,10 @@ from typing import Any
 
 from predictorapi.artifacts.uri import parse
 from predictorapi.contracts.env import MODEL_ENV_PREFIX, MODEL_PATH_ENV
-from predictorapi.contracts.pod import MODEL_CONTAINER, MODEL_DIR
+from predictorapi.contracts.pod import MODEL_CONTAINER, MODEL_DIR, MODEL_VOLUME
 from predictorapi.runtime_env import pod_model_path
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.meta import BuildOptions
-
-MODEL_VOLUME = "model"
 
 
 def model_volume(api: PredictorAPI) -> dict[str, Any] | None:

@@ -24,16 +24,15 @@ setting), so Kubernetes shows it as the init container's termination message.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from predictorapi.commands.termination_log import fail, termination_log, write
 from predictorapi.contracts.env import ENV_PREFIX, GIT_ENV_PREFIX
 from predictorapi.contracts.pod import CODE_DIR, PACKAGES_DIR, PACKAGES_LINK_NAME, TERMINATION_LOG
-from predictorapi.contracts.termination import DEPENDENCY_INSTALL_FAILED, MAX_LENGTH, failure_message
+from predictorapi.contracts.termination import DEPENDENCY_INSTALL_FAILED, failure_message
 
 
 class FetchSettings(BaseSettings):
@@ -104,12 +103,12 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         item = exc.errors(include_url=False)[0]
         field = GIT_ENV_PREFIX + str(item["loc"][0]).upper()
-        return _fail(_termination_log(None), failure_message("InvalidRequest", f"{field}: {item['msg']}"), 2)
-    log = _termination_log(settings.termination_log)
+        return fail(termination_log(None), failure_message("InvalidRequest", f"{field}: {item['msg']}"), 2)
+    log = termination_log(settings.termination_log)
     missing = [name for name in ("repo", "revision") if not getattr(settings, name)]
     if missing:
         detail = f"missing --{missing[0]} ({GIT_ENV_PREFIX}{missing[0].upper()})"
-        return _fail(log, failure_message("InvalidRequest", detail), 2)
+        return fail(log, failure_message("InvalidRequest", detail), 2)
     request = FetchRequest(
         repo=settings.repo,
         revision=settings.revision,
@@ -124,11 +123,11 @@ def run(args: argparse.Namespace) -> int:
         sha = fetch(request)
         _install(settings, request.dest)
     except FetchError as exc:
-        return _fail(log, str(exc), 1)
+        return fail(log, str(exc), 1)
     except Exception as exc:  # never a traceback in an init container's termination message
         detail = f"{type(exc).__name__}: {redact_url(str(exc))}"
-        return _fail(log, one_line(failure_message("FetchFailed", detail)), 1)
-    _write(log, sha)
+        return fail(log, one_line(failure_message("FetchFailed", detail)), 1)
+    write(log, sha)
     where = f"{redact_url(request.repo)}" + (f" path {request.path}" if request.path else "")
     print(f"checked out {sha} ({request.revision}) of {where} into {request.dest}", flush=True)
     return 0
@@ -154,23 +153,3 @@ def _install(settings: FetchSettings, dest: Path) -> None:
     how = "already installed" if cached else "installed"
     print(f"requirements {settings.requirements} {how} in {site}", flush=True)
 
-
-def _termination_log(configured: str | None) -> Path | None:
-    """The explicit file, or Kubernetes' `/dev/termination-log` only where it exists (never create it)."""
-    if configured:
-        return Path(configured)
-    default = Path(TERMINATION_LOG)
-    return default if default.is_file() else None
-
-
-def _write(log: Path | None, text: str) -> None:
-    if log is None:
-        return
-    with contextlib.suppress(OSError):  # not writable: the message is on stderr anyway
-        log.write_text(text[:MAX_LENGTH])
-
-
-def _fail(log: Path | None, line: str, code: int) -> int:
-    _write(log, line)
-    print(line, file=sys.stderr, flush=True)
-    return code

@@ -16,7 +16,6 @@ the exit code is 1 (2 for a missing setting).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -25,9 +24,9 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from predictorapi.commands.termination_log import fail, termination_log, write
 from predictorapi.contracts.env import ENV_PREFIX, MODEL_ENV_PREFIX
 from predictorapi.contracts.pod import MODEL_DIR, TERMINATION_LOG
-from predictorapi.contracts.termination import MAX_LENGTH
 
 
 class ModelFetchSettings(BaseSettings):
@@ -73,44 +72,25 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         item = exc.errors(include_url=False)[0]
         detail = f"{MODEL_ENV_PREFIX}{str(item['loc'][0]).upper()}: {item['msg']}"
-        return _fail(_termination_log(None), f"InvalidRequest: {detail}", 2)
-    log = _termination_log(settings.termination_log)
+        return fail(termination_log(None), f"InvalidRequest: {detail}", 2)
+    log = termination_log(settings.termination_log)
     if not settings.uri:
-        return _fail(log, f"InvalidRequest: missing --uri ({MODEL_ENV_PREFIX}URI)", 2)
+        return fail(log, f"InvalidRequest: missing --uri ({MODEL_ENV_PREFIX}URI)", 2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     request = ModelRequest(uri=settings.uri, revision=settings.revision, cache_dir=Path(settings.cache_dir),
                            stall_seconds=settings.stall_timeout)
 
     def on_stall(detail: str) -> None:  # the download cannot be interrupted from here: end the process
-        _fail(log, failure_line(settings.uri, detail), 1)
+        fail(log, failure_line(settings.uri, detail), 1)
         os._exit(1)
 
     try:
         found = model_folder(request, on_stall)
     except DownloadFailed as exc:
-        return _fail(log, failure_line(settings.uri, exc.detail), 1)
+        return fail(log, failure_line(settings.uri, exc.detail), 1)
     except Exception as exc:  # never a traceback in an init container's termination message
-        return _fail(log, failure_line(settings.uri, f"{type(exc).__name__}: {exc}"), 1)
-    _write(log, str(found.path))
+        return fail(log, failure_line(settings.uri, f"{type(exc).__name__}: {exc}"), 1)
+    write(log, str(found.path))
     print(f"{'downloaded' if found.downloaded else 'cached'}: {found.path}", flush=True)
     return 0
 
-
-def _termination_log(configured: str | None) -> Path | None:
-    """The explicit file, or Kubernetes' `/dev/termination-log` only where it exists (never create it)."""
-    if configured:
-        return Path(configured)
-    default = Path(TERMINATION_LOG)
-    return default if default.is_file() else None
-
-
-def _write(log: Path | None, text: str) -> None:
-    if log is not None:
-        with contextlib.suppress(OSError):  # not writable: the message is on stderr anyway
-            log.write_text(text[:MAX_LENGTH])
-
-
-def _fail(log: Path | None, line: str, code: int) -> int:
-    _write(log, line)
-    print(line, file=sys.stderr, flush=True)
-    return code

@@ -36,10 +36,10 @@ PACKAGES_CACHE_FOLDER = "python-packages"
 PACKAGES_LINK_NAME = ".predictorapi-packages"
 PACKAGES_LINK = f"{CODE_DIR}/{PACKAGES_LINK_NAME}"
 """Symlink, written by `fetch-code`, to this pod's installed requirements: on the runtime's PYTHONPATH."""
-MODEL_VOLUME_NAME = "model"
+MODEL_VOLUME = "model"
 """The `spec.model` volume (mounted at MODEL_DIR)."""
 RESERVED_VOLUMES = (TMP_VOLUME, CODE_VOLUME, GIT_CREDENTIALS_VOLUME, SHM_VOLUME, PACKAGES_VOLUME,
-                    MODEL_VOLUME_NAME)
+                    MODEL_VOLUME)
 """Volume names the operator uses; `spec.volumes` may not take them (nor any starting with `predictorapi-`)."""
 RESERVED_VOLUME_PREFIX = "predictorapi-"
 RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR)
