@@ -10,16 +10,12 @@ cannot both be 0.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import threading
 from typing import Any
 
 from support.strict import (
     NODE_DIR,
     FieldError,
-    _lookup,
+    NodeSchema,
     _selector_matches,
     dns1123_subdomain,
     invalid,
@@ -49,43 +45,16 @@ for await (const line of createInterface({ input: process.stdin })) {
 """
 
 
-def available() -> bool:
-    """Whether node and the published schemas are installed (`cd tests/support/node && npm install`)."""
-    return shutil.which("node") is not None and PACKAGE.is_dir()
-
-
-class RolloutsSchema:
+class RolloutsSchema(NodeSchema):
     """Validate argoproj.io objects with `@kubernetes-models/argo-rollouts`."""
 
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[str] | None = None
-        self._lock = threading.Lock()
+    script = _SCRIPT
+    package = PACKAGE
 
-    def errors(self, obj: dict[str, Any]) -> list[FieldError]:
-        """The published schema's complaints about `obj`, each naming its field."""
-        if not available():  # as for ServiceMonitors: the controller's checks below still run
-            return []
-        with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = subprocess.Popen(["node", "--input-type=module", "-e", _SCRIPT], cwd=NODE_DIR,
-                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-            assert self._process.stdin is not None and self._process.stdout is not None
-            self._process.stdin.write(json.dumps(obj) + "\n")
-            self._process.stdin.flush()
-            answer = json.loads(self._process.stdout.readline() or "[]")
-        out = []
-        for item in answer:
-            parts = [p for p in item["path"].split("/") if p]
-            where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts).lstrip(".")
-            out.append(invalid(where or "<root>", _lookup(obj, parts), item["message"]))
-        return out
 
-    def close(self) -> None:
-        """Stop the node process."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.stdin.close()  # type: ignore[union-attr]
-            self._process.wait(5)
-        self._process = None
+def available() -> bool:
+    """Whether node and the published schemas are installed (`cd tests/support/node && npm install`)."""
+    return RolloutsSchema.available()
 
 
 def _zero(value: Any) -> bool:

@@ -1855,26 +1855,30 @@ for await (const line of lines) {
 """
 
 
-class ServiceMonitorSchema:
-    """Validate ServiceMonitors with `@kubernetes-models/prometheus-operator` (when installed)."""
+class NodeSchema:
+    """Validate objects with a published schema package under tests/support/node, in a long-lived node
+    process running `script` (one JSON object per line in, its errors as one JSON line out)."""
+
+    script: str
+    package: Path
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("node") is not None and (
-            NODE_DIR / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir()
+    @classmethod
+    def available(cls) -> bool:
+        """Whether node and the schema package are installed (`cd tests/support/node && npm install`)."""
+        return shutil.which("node") is not None and cls.package.is_dir()
 
     def errors(self, obj: dict[str, Any]) -> list[FieldError]:
+        """The published schema's complaints about `obj`, each naming its field (none when not installed)."""
         if not self.available():
             return []
         with self._lock:
             if self._process is None or self._process.poll() is not None:
-                self._process = subprocess.Popen(["node", "--input-type=module", "-e", _SERVICE_MONITOR_SCRIPT],
-                                                 cwd=NODE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                 text=True, bufsize=1)
+                self._process = subprocess.Popen(["node", "--input-type=module", "-e", self.script], cwd=NODE_DIR,
+                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
             assert self._process.stdin is not None and self._process.stdout is not None
             self._process.stdin.write(json.dumps(obj) + "\n")
             self._process.stdin.flush()
@@ -1887,10 +1891,18 @@ class ServiceMonitorSchema:
         return out
 
     def close(self) -> None:
+        """Stop the node process."""
         if self._process is not None and self._process.poll() is None:
             self._process.stdin.close()  # type: ignore[union-attr]
             self._process.wait(5)
         self._process = None
+
+
+class ServiceMonitorSchema(NodeSchema):
+    """Validate ServiceMonitors with `@kubernetes-models/prometheus-operator` (when installed)."""
+
+    script = _SERVICE_MONITOR_SCRIPT
+    package = NODE_DIR / "node_modules" / "@kubernetes-models" / "prometheus-operator"
 
 
 def _lookup(obj: Any, parts: list[str]) -> Any:
