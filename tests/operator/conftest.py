@@ -123,11 +123,22 @@ def emulated(cluster: Cluster) -> Cluster:
     return cluster
 
 
+def _cluster_without(request: pytest.FixtureRequest, tmp_path: Path, what: str, **served: bool) -> Iterator[Cluster]:
+    """An emulated cluster (and the operator against it) that does not serve the API groups `served` turns off."""
+    if request.config.getoption("--kube-config"):
+        pytest.skip(f"needs a cluster without {what}: emulator only")
+    with emulator_running(tmp_path, **served) as emulator, operator_against(
+            emulator, kube_for(emulator.url), emulator.kubeconfig, tmp_path / "operator.log") as running:
+        yield running
+
+
 @pytest.fixture
 def no_monitoring_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """A second emulated cluster that does not serve `monitoring.coreos.com` (no Prometheus Operator)."""
-    if request.config.getoption("--kube-config"):
-        pytest.skip("needs a cluster without the Prometheus Operator: emulator only")
-    with emulator_running(tmp_path, monitoring=False) as emulator, operator_against(
-            emulator, kube_for(emulator.url), emulator.kubeconfig, tmp_path / "operator.log") as running:
-        yield running
+    yield from _cluster_without(request, tmp_path, "the Prometheus Operator", monitoring=False)
+
+
+@pytest.fixture
+def no_rollouts_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """An emulated cluster that does not serve `argoproj.io/v1alpha1` (no Argo Rollouts)."""
+    yield from _cluster_without(request, tmp_path, "Argo Rollouts", rollouts=False)

@@ -7,34 +7,20 @@ nothing else; switching a live API between a Deployment and a Rollout keeps one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from support import argo_phases as argo
-from support.emulator import emulator_running
 
 from predictorapi_operator import canary
 from predictorapi_operator.canary import CANARY_ABORTED, ROLLOUTS_NOT_INSTALLED
 
-from .conftest import Cluster, kube_for, operator_against
+from .conftest import Cluster
 from .test_kubectl import kubectl
 from .test_reconcile import _events, api, condition, deployment_status
 
 CANARY = {"strategy": "Canary"}
 HANG_GUARD = 180
 """Seconds any wait may take before the test fails: only a hang guard (this machine may be very busy)."""
-
-
-@pytest.fixture
-def no_rollouts_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    """An emulated cluster that does not serve `argoproj.io/v1alpha1` (no Argo Rollouts)."""
-    if request.config.getoption("--kube-config"):
-        pytest.skip("needs a cluster without Argo Rollouts: emulator only")
-    with emulator_running(tmp_path, rollouts=False) as emulator, operator_against(
-            emulator, kube_for(emulator.url), emulator.kubeconfig, tmp_path / "operator.log") as running:
-        yield running
 
 
 def _status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
