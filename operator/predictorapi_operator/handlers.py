@@ -14,6 +14,8 @@ Failures: every outcome is in the status (`reconcile` writes it even when childr
 is handled at once (the spec handler does not stay in a retry loop on refusals: it finishes). What a
 retry could fix (a refused or name-conflicting child, a refused status, a transient API error) is retried
 by the resync timer with a growing delay (`RETRY_DELAYS`, never longer than the resync period).
+Reads: kopf's watch streams of the PredictorAPIs, their children and pods fill one index per kind
+(`seen-<plural>`), from which reconciles read instead of sending GETs (`view.Seen`, `Kube.observed`).
 Events: one Warning Event per new Degraded verdict of the operator's own (InvalidSpec, NameConflict,
 ApplyFailed, RolloutsNotInstalled) and per new status-write failure, not one per retry.
 """
@@ -33,9 +35,13 @@ from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABE
 from predictorapi_operator.kube import Kube, api_message, load_config
 from predictorapi_operator.reconcile import Outcome, reconcile
 from predictorapi_operator.settings import OperatorSettings
+from predictorapi_operator.storage import MemoryDiffBase
+from predictorapi_operator.view import Key, Seen, index_key
 
 RESOURCE = (spec.GROUP, spec.VERSION, spec.PLURAL)
 CHILD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY}
+SEEN_KINDS = (*kinds.WATCHED_CHILDREN, kinds.SERVICE_MONITOR, kinds.POD, kinds.ROLLOUT)
+"""The kinds whose objects (those with the operator's labels) reconciles read from the watch streams."""
 HANDLER_THREADS = 16  # sync handlers mostly wait on the API server, not on the CPU
 # Read once when kopf imports this module: kopf needs the timer interval at registration.
 RESYNC_SECONDS = OperatorSettings().resync_seconds
@@ -45,13 +51,15 @@ STATUS_WRITE_FAILED = "StatusWriteFailed"
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Connect to the API server; keep kopf's bookkeeping in our own annotations, not in `status`."""
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **indices: Any) -> None:
+    """Connect to the API server with reads answered from kopf's indexes; keep kopf's bookkeeping out of
+    `status`: the last handled spec in memory (`storage.py`), a failing handler's progress in annotations."""
     memo.settings = OperatorSettings()
-    memo.kube = Kube(load_config(connections=HANDLER_THREADS))
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=spec.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=spec.GROUP, key="last-handled-configuration")
+    memo.seen = Seen({kind.kind: indices[_index_id(kind)] for kind in (*SEEN_KINDS, kinds.PREDICTORAPI)})
+    memo.kube = Kube(load_config(connections=HANDLER_THREADS), memo.seen)
+    # kopf's own prefix: an annotation only while a handler retries, and no `<prefix>/kopf-managed` marker write
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage()
+    memo.diff_base = settings.persistence.diffbase_storage = MemoryDiffBase()  # no write per spec change
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]  # backoff on the framework's own API errors
     settings.execution.max_workers = HANDLER_THREADS
@@ -60,6 +68,29 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.background.cancellation_polling = 2
     memo.announced = {}
     memo.announced_lock = threading.Lock()
+
+
+def _index_id(kind: kinds.Kind) -> str:
+    return f"seen-{kind.plural}"
+
+
+async def seen(body: kopf.Body, memo: kopf.Memo, param: str, **_: Any) -> dict[Key, dict[str, Any]]:
+    """kopf index of one kind (`param`): each object under `view.index_key`; also tells the view that an event
+    of the object arrived (see `Seen.delivered`). Async: in-memory work, run on the event loop, no thread hop.
+    `managedFields` (often the larger part of an object a real API server sends) is not kept: nothing reads it."""
+    key = index_key({**body, "kind": param})  # items of an initial listing carry no `kind`
+    if key is None:
+        return {}
+    if hasattr(memo, "seen"):
+        memo.seen.delivered(key, body)
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    return {key: {**body, "metadata": meta}}
+
+
+for _kind in SEEN_KINDS:
+    kopf.index(_kind.group, _kind.version, _kind.plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
+               id=_index_id(_kind), param=_kind.kind)(seen)
+kopf.index(*RESOURCE, id=_index_id(kinds.PREDICTORAPI), param=kinds.PREDICTORAPI.kind)(seen)
 
 
 def retry_delay(retry: int, resync: float = RESYNC_SECONDS) -> float:
@@ -130,7 +161,7 @@ def _owner_event(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger)
     if not name or not hasattr(memo, "kube"):
         return
     try:
-        owner = memo.kube.get(spec.KIND, namespace, name)
+        owner = memo.kube.observed(spec.KIND, namespace, name)
     except ApiException as exc:
         logger.warning("cannot read %s %s/%s (the resync retries): %s", spec.KIND, namespace, name, api_message(exc))
         return
@@ -150,6 +181,13 @@ def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_
 for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD, kinds.ROLLOUT):
     kopf.on.event(_kind.group, _kind.version, _kind.plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
                   id=f"child-{_kind.plural}")(on_child)
+
+
+@kopf.on.event(*RESOURCE, id="forget")
+async def forget(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    """A PredictorAPI is gone: drop kopf's in-memory bookkeeping of it."""
+    if event.get("type") == "DELETED" and hasattr(memo, "diff_base"):
+        memo.diff_base.forget(((event.get("object") or {}).get("metadata") or {}).get("uid", ""))
 
 
 @kopf.on.probe(id="api")

@@ -37,7 +37,7 @@ def available(obj: dict[str, Any] | None) -> bool:
 
 
 def _owned(kube: Kube, kind: str, namespace: str, name: str, uid: str) -> dict[str, Any] | None:
-    live = kube.get(kind, namespace, name)
+    live = kube.observed(kind, namespace, name)
     return live if owned_by(live, uid) else None
 
 
@@ -51,7 +51,7 @@ def seed_replicas(children: list[dict[str, Any]], kube: Kube, uid: str, rollouts
         return
     meta = workload["metadata"]
     old = _owned(kube, old_kind, meta["namespace"], meta["name"], uid)
-    if old is None or kube.get(workload["kind"], meta["namespace"], meta["name"]) is not None:
+    if old is None or kube.observed(workload["kind"], meta["namespace"], meta["name"]) is not None:
         return
     if (replicas := (old.get("spec") or {}).get("replicas")) is not None:
         workload["spec"] = {"replicas": replicas, **workload["spec"]}

@@ -9,14 +9,19 @@ that behaves the same against a real API server and against the tests' emulator 
 server-side apply of a new object with 404 and has no managed fields), it needs only `create` and
 `patch` RBAC, and the annotation gives `kubectl apply`'s semantics: the fields the operator set before
 and no longer wants are removed, and fields others set (an HPA's replica count, a mesh's sidecar
-annotations) are left alone. The price is one GET per child per reconcile, and the annotation's size
-(bounded with the rest of the metadata at 256 KiB).
+annotations) are left alone. The price is the annotation's size (bounded with the rest of the metadata at
+256 KiB).
+
+Reads: with a `Seen` (the watch streams' view, `view.py`), objects of the kinds the operator watches are read
+from it instead of with a GET, and a child it has not seen is created at once (a GET only when the API server
+answers 409, to check who owns the same-named object); without one (the tests' and benchmarks' own clients),
+every read is a GET.
 
 Ownership is decided here and only here (`apply`, `delete_owned`): an object is patched or deleted
 only when it carries the owner's uid in its ownerReferences. A same-named object without it (a
 user's own Service, something another controller owns) is never touched: `apply` raises `NotOwned`.
 Nothing is ever adopted. Patches and deletes carry the uid that was checked, so an object replaced
-between the GET and the write is refused by the API server instead of being overwritten.
+between the read and the write is refused by the API server instead of being overwritten.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
-from predictorapi.contracts.kinds import BY_KIND
+from predictorapi.contracts.kinds import BY_KIND, POD
+from predictorapi.contracts.labels import API_LABEL
 from predictorapi.contracts.labels import LAST_APPLIED_ANNOTATION as LAST_APPLIED
+from predictorapi_operator.view import Seen
 
 MERGE_PATCH = "application/merge-patch+json"
 RETRIED_STATUSES = {0, 404, 408, 409, 429}
@@ -168,6 +175,8 @@ class Kube:
     """Thin, synchronous access to the API server (kopf runs sync handlers in threads)."""
 
     api: client.ApiClient
+    seen: Seen | None = None
+    """The watch streams' view (reads of the kinds it knows are answered from it); None: GETs only."""
 
     def request(self, method: str, url: str, body: Any = None, *, content_type: str = "application/json",
                 query: list[tuple[str, str]] | None = None) -> Any:
@@ -232,29 +241,60 @@ class Kube:
             raise
         return True
 
-    def apply(self, desired: dict[str, Any], owner_uid: str) -> str:
+    def watches(self, kind: str) -> bool:
+        """Whether reads of `kind` are answered from the watch streams."""
+        return self.seen is not None and self.seen.knows(kind)
+
+    def observed(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the watch streams last delivered it where the operator watches its kind (see
+        `Seen`), else as a GET answers; None when it does not exist (or was not seen)."""
+        if self.seen is not None and self.seen.knows(kind):
+            return self.seen.get(kind, namespace, name)
+        return self.get(kind, namespace, name)
+
+    def pods(self, namespace: str, api: str) -> list[dict[str, Any]]:
+        """The pods serving the PredictorAPI `api` (from the watch streams where they are watched)."""
+        if self.seen is not None and self.watches(POD.kind):
+            return self.seen.pods(namespace, api)
+        return self.list(POD.kind, namespace, {API_LABEL: api})
+
+    def _wrote(self, before: dict[str, Any], after: dict[str, Any] | None, kind: str, namespace: str | None,
+               name: str) -> None:
+        if self.seen is not None and self.watches(kind):
+            self.seen.wrote(before, after, (kind, namespace, name))
+
+    def _create_or_read(self, body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(the object created, None) or, when the name is taken (409), (None, the object that has it)."""
+        kind, meta = body["kind"], body["metadata"]
+        try:
+            created = self.create(body)
+        except ApiException as exc:
+            if exc.status != 409:  # 409: it exists (created meanwhile, not seen yet, or someone else's)
+                raise
+            live = self.get(kind, meta.get("namespace"), meta["name"])
+            if live is None:
+                raise  # gone again: a later attempt sorts it out
+            return None, live
+        return created, None  # not kept as a pending write: until its event, a reconcile meets a 409
+
+    def apply(self, desired: dict[str, Any], owner_uid: str) -> tuple[str, dict[str, Any]]:
         """Create `desired` if missing, merge-patch it if it differs (removing the fields it set before
-        and no longer wants, like `kubectl apply`); returns what was done. An existing object that is
-        not owned by `owner_uid` is left untouched: `NotOwned`."""
+        and no longer wants, like `kubectl apply`); returns what was done and the object now. An existing
+        object that is not owned by `owner_uid` is left untouched: `NotOwned`."""
         kind, meta = desired["kind"], desired["metadata"]
         namespace, name = meta.get("namespace"), meta["name"]
         body = with_last_applied(desired)
-        live = self.get(kind, namespace, name)
+        live = self.observed(kind, namespace, name)
         if live is None:
-            try:
-                self.create(body)
-                return "created"
-            except ApiException as exc:
-                if exc.status != 409:  # 409: created meanwhile (a concurrent reconcile, or someone else)
-                    raise
-                live = self.get(kind, namespace, name)
-                if live is None:
-                    raise  # gone again: a later attempt sorts it out
+            created, live = self._create_or_read(body)
+            if created is not None:
+                return "created", created
+            assert live is not None
         if not owned_by(live, owner_uid):
             raise NotOwned(kind, name)
         body = _keeping_other_owners(body, live, owner_uid)
         if is_subset(body, live):
-            return "unchanged"
+            return "unchanged", live
         last = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
         removed = removals(json.loads(last), desired.get("spec", {})) if last else None
         if removed and kind in ("Deployment", "Rollout"):
@@ -262,17 +302,20 @@ class Kube:
         patch = _merged(body, {"spec": removed}) if removed else body
         # The uid checked above: if the object was replaced meanwhile, the API server refuses the patch.
         patch = _merged(patch, {"metadata": {"uid": live["metadata"].get("uid")}})
-        self.patch(kind, namespace, name, patch)
-        return "patched"
+        patched = self.patch(kind, namespace, name, patch)
+        self._wrote(live, patched, kind, namespace, name)
+        return "patched", patched
 
-    def delete_owned(self, kind: str, namespace: str | None, name: str, owner_uid: str, *,
+    def delete_owned(self, kind: str, namespace: str, name: str, owner_uid: str, *,
                      claimed: bool = False) -> bool:
         """Delete the object if it exists and is owned by `owner_uid`; whether it was deleted. One that is
-        not owned is left alone, and with `claimed` (the spec wants that name) it is `NotOwned`."""
-        live = self.get(kind, namespace, name)
+        not owned is left alone, and with `claimed` (the spec wants that name) it is `NotOwned`: a GET then,
+        since the watch streams only show objects with the operator's labels."""
+        live = self.get(kind, namespace, name) if claimed else self.observed(kind, namespace, name)
         if live is not None and claimed and not owned_by(live, owner_uid):
             raise NotOwned(kind, name)
         if live is None or not owned_by(live, owner_uid):
             return False
         self.delete(kind, namespace, name, uid=(live.get("metadata") or {}).get("uid"))
+        self._wrote(live, None, kind, namespace, name)
         return True

@@ -13,7 +13,6 @@ from kubernetes.client.exceptions import ApiException
 
 from predictorapi import spec
 from predictorapi.contracts import kinds
-from predictorapi.contracts.labels import API_LABEL
 from predictorapi.spec import PredictorAPI
 from predictorapi.validation import check_document
 from predictorapi_operator import canary, handover
@@ -73,6 +72,8 @@ class _Applied:
     held: list[str] = dataclasses.field(default_factory=list)
     """Kinds held back because the child they act on is not ours (see TARGETS)."""
     notes: list[str] = dataclasses.field(default_factory=list)
+    live: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """The children applied, as the API server answered (or as last seen, when unchanged), by kind."""
     transient: str | None = None
     blocked: tuple[str, str] | None = None
     """Nothing was applied: this cluster cannot run the spec (RolloutsNotInstalled)."""
@@ -135,7 +136,7 @@ def _discover(api: PredictorAPI, options: BuildOptions, kube: Kube, notes: list[
 def _apply_workload(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions) -> _Applied:
     """Apply the children, then hand over from the replaced workload (Deployment ↔ Rollout). A canary where
     Argo Rollouts is missing applies nothing at all: never a silent rolling update instead."""
-    served = kube.serves(kinds.ROLLOUTS_API)  # also for a plain API: a Rollout it replaces may be left
+    served = _rollouts_served(api, kube)
     if is_canary(api) and not served:
         return _Applied(blocked=(canary.ROLLOUTS_NOT_INSTALLED, canary.INSTALL_ARGO_ROLLOUTS))
     applied = _apply_children(api, body, kube, options, served)
@@ -148,6 +149,14 @@ def _apply_workload(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
         applied.actions += actions
         applied.notes += notes
     return applied
+
+
+def _rollouts_served(api: PredictorAPI, kube: Kube) -> bool:
+    """Whether the cluster serves Argo Rollouts, as far as this API needs to know: a canary asks discovery; a
+    plain API only needs to know whether a Rollout it replaces is left, which the watch streams show."""
+    if is_canary(api) or not kube.watches(kinds.ROLLOUT.kind):
+        return kube.serves(kinds.ROLLOUTS_API)
+    return kube.observed(kinds.ROLLOUT.kind, api.metadata.namespace or "default", api.metadata.name) is not None
 
 
 def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions,
@@ -174,7 +183,9 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
                 applied.failed(kind, name, exc)
             continue
         try:
-            applied.actions.append(f"{kind} {kube.apply(child, uid)}")
+            action, live = kube.apply(child, uid)
+            applied.actions.append(f"{kind} {action}")
+            applied.live[kind] = live
         except NotOwned:
             applied.conflicts.append(Conflict(kind, child["metadata"]["name"]))
             applied.actions.append(f"{kind} conflict")
@@ -200,8 +211,8 @@ def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOp
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
     previous = dict(body.get("status") or {})
-    deployment, rollout, run = _workload(api, previous, kube, namespace, name, uid, applied.blocked)
-    pods = kube.list(kinds.POD.kind, namespace, {API_LABEL: name}) if deployment or rollout else []
+    deployment, rollout, run = _workload(api, previous, kube, namespace, name, uid, applied)
+    pods = kube.pods(namespace, name) if deployment or rollout else []
     absent = applied.absent
     if api is not None:
         url = None if kinds.SERVICE.kind in absent else in_cluster_url(api, options)
@@ -219,13 +230,13 @@ def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOp
 
 
 def _workload(api: PredictorAPI | None, previous: Mapping[str, Any], kube: Kube, namespace: str, name: str,
-              uid: str, blocked: tuple[str, str] | None) -> tuple[dict[str, Any] | None, ...]:
+              uid: str, applied: _Applied) -> tuple[dict[str, Any] | None, ...]:
     """(our Deployment, our Rollout, the aborted canary's AnalysisRun): what runs the pods and is reported. A
     canary reports its Rollout (the Deployment it replaces only serves until the handover); an invalid spec
-    reports the workload of the last good one."""
-    wants_rollout = (is_canary(api) if api is not None else "canary" in previous) and not blocked
+    reports the workload of the last good one. The workload just applied is the API server's answer."""
+    wants_rollout = (is_canary(api) if api is not None else "canary" in previous) and not applied.blocked
     kind = kinds.ROLLOUT.kind if wants_rollout else kinds.DEPLOYMENT.kind
-    live = kube.get(kind, namespace, name)
+    live = applied.live.get(kind) or kube.observed(kind, namespace, name)
     if live is not None and not owned_by(live, uid):
         live = None  # someone else's object of that name: not ours to report
     if not wants_rollout:

@@ -7,6 +7,9 @@ from typing import Any
 import yaml
 from support.processes import REPO
 
+from predictorapi.contracts import kinds
+from predictorapi_operator.handlers import SEEN_KINDS
+
 from .conftest import TEST_USER_AGENT
 from .test_canary import exercise_canary
 from .test_reconcile import FULL_SPEC, api
@@ -21,6 +24,9 @@ NOT_EXERCISED = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
 # lets a client set `blockOwnerDeletion: true` on an ownerReference only if it may `update` the owner's
 # `finalizers` subresource; the API server checks that permission, the operator never calls it.
 NEVER_REQUESTED = {("serving.predictorapi.dev", "predictorapis/finalizers", "update")}
+# Granted and requested only when a create meets a same-named object the watch streams did not show (409):
+# reads of watched children come from kopf's indexes (`view.Seen`); test_ownership exercises that path.
+READ_AFTER_CONFLICT = {(kind.group, kind.plural, "get") for kind in SEEN_KINDS if kind is not kinds.POD}
 
 
 def granted() -> set[tuple[str, str, str]]:
@@ -69,7 +75,7 @@ def test_role_grants_exactly_what_the_operator_uses(emulated) -> None:
     used = used_by_operator(emulated)
     role = granted()
     assert used - role == set(), "the operator needs permissions its ClusterRole lacks"
-    assert role - used - NOT_EXERCISED - NEVER_REQUESTED == set(), \
+    assert role - used - NOT_EXERCISED - NEVER_REQUESTED - READ_AFTER_CONFLICT == set(), \
         "the ClusterRole grants permissions the operator never uses"
     assert role >= NEVER_REQUESTED and not NEVER_REQUESTED & used
 

@@ -3,8 +3,9 @@
 Filled gaps: creation sets uid/resourceVersion/creationTimestamp/generation/namespace and answers
 201; `metadata.generation` grows when anything but metadata and status changes; the `status`
 subresource only changes `status`; PUT replaces (kmock merges); lists carry `kind`/`apiVersion`; watch
-streams are JSON for kubectl; deleting an owner deletes what it owns (the garbage collector); the request
-history is trimmed so a long run does not slow down.
+streams are JSON for kubectl; deleting an owner deletes what it owns (the garbage collector); a patch carrying
+another `metadata.uid`, or a delete whose `preconditions.uid` is not the object's, is answered 409; the request
+history is trimmed so a long run does not slow down (`counts` keeps how many requests of each verb were served).
 
 Strict by default (`emulator_running(strict=True)`): every create, update and patch of a built-in kind
 the operator writes, of a PredictorAPI and of a ServiceMonitor is admitted as a real API server would
@@ -27,6 +28,7 @@ Faults can be injected: `emulator.fail(method, plural, status, times, message)` 
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import datetime
 import itertools
@@ -116,6 +118,8 @@ class Emulator(kmock.KubernetesEmulator):
         """Requests served (the emulator's own load, for benchmarks)."""
         self.verbs: set[tuple[str, str, str, str]] = set()
         """(user agent, API group, resource[/subresource], RBAC verb) of every request served."""
+        self.counts: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
+        """How many requests of each of `verbs` were served (discovery: (agent, "", path, "discovery"))."""
         self.admission: Admission | None = None
         """The API server's validation of writes (None: everything is stored as sent)."""
         self.refusals: list[dict[str, Any]] = []
@@ -204,6 +208,7 @@ class Emulator(kmock.KubernetesEmulator):
 
     def _record_verb(self, request: rendering.Request) -> None:
         if request.resource is None or request.action is None or not request.resource.plural:
+            self.counts[(request.headers.get("User-Agent", ""), "", request.url.path, "discovery")] += 1
             return
         verb = {enums.action.LIST: "list", enums.action.WATCH: "watch", enums.action.FETCH: "get",
                 enums.action.CREATE: "create", enums.action.DELETE: "delete"}.get(request.action)
@@ -212,6 +217,7 @@ class Emulator(kmock.KubernetesEmulator):
         resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
         agent = request.headers.get("User-Agent", "")
         self.verbs.add((agent, request.resource.group or "", resource, verb or "?"))
+        self.counts[(agent, request.resource.group or "", resource, verb or "?")] += 1
 
     def _stored(self, request: rendering.Request) -> dict[str, Any] | None:
         key = (request.resource, request.namespace, request.name)
@@ -273,6 +279,7 @@ class Emulator(kmock.KubernetesEmulator):
                                              {"name": request.name, "kind": resource.plural,
                                               **({"group": group} if group else {})}))
             patched = strip_nulls(self._patched(current, request))
+            _check_uid((patched.get("metadata") or {}).get("uid"), current)
             if request.subresource == "status":
                 candidate = copy.deepcopy(current)
                 candidate.pop("status", None)
@@ -359,6 +366,12 @@ class Emulator(kmock.KubernetesEmulator):
             key = (request.resource, request.namespace, request.name)
             if key in self._objects and not self._objects[key].deleted:
                 uid = (self._objects[key].get("metadata") or {}).get("uid")
+                wanted = ((request.data or {}).get("preconditions") or {}).get("uid") if isinstance(
+                    request.data, dict) and request.action == enums.action.DELETE else None
+                try:
+                    _check_uid(wanted, self._objects[key].raw)
+                except Refused as refused:
+                    return aiohttp.web.json_response(refused.body, status=409)
         resource = request.resource
         if resource is not None and resource.group == argo.GROUP and resource.plural and \
                 resource.plural not in self._kinds:  # no Argo Rollouts in this cluster: its API is not served
@@ -452,6 +465,14 @@ class Emulator(kmock.KubernetesEmulator):
         result["apiVersion"] = f"{group}/{version}" if group else version
         result["metadata"] = {"resourceVersion": str(next(self._rv))}
         return result
+
+
+def _check_uid(wanted: str | None, current: dict[str, Any]) -> None:
+    """A uid in a patch or in a delete's preconditions must be the object's: the API server's 409 otherwise."""
+    actual = (current.get("metadata") or {}).get("uid")
+    if wanted and wanted != actual:
+        raise Refused(failure_status(409, f"Precondition failed: UID in precondition: {wanted}, UID in object meta: "
+                                          f"{actual}", "Conflict"))
 
 
 def scale_paths(plural: str | None) -> dict[str, str] | None:
