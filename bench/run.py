@@ -6,12 +6,15 @@
     .venv/bin/python bench/run.py --only overhead,coldstart --no-peer
 
 Sections:
-1. overhead  — a no-op predictor through the runtime vs a bare FastAPI route (and KServe's model
-               server, from bench/.venv-peer, when present), driven by wrk at several concurrencies.
-               Also a py-spy profile of the runtime's hot path when py-spy is available.
+1. overhead  — a no-op predictor through the runtime in its default configuration (access log on;
+               sync and async `predict`) vs a bare FastAPI route (and KServe's model server, from
+               bench/.venv-peer, when present), driven by wrk at several concurrencies, in alternating
+               rounds. Also a py-spy profile of the runtime's hot path when py-spy is available.
 2. batching  — all-MiniLM-L6-v2 embeddings of short texts, server-side batching off vs on, and the
                same model's batched `encode` in-process (no HTTP) as the ceiling.
-3. coldstart — process start → /readyz 200 for examples/sentence-similarity.
+3. processes — a CPU-bound pure-Python predictor at 1 vs 2 processes per replica.
+4. coldstart — process start → /readyz 200 for the no-op predictor and examples/sentence-similarity,
+               broken down: interpreter + imports, server start, predictor import + `__init__`.
 
 Needs `wrk` on PATH (Debian: `apt-get install -y wrk`). The peer and the profiler live in their
 own venv so the project's pinned dependencies stay untouched:
@@ -217,24 +220,36 @@ def runtime_env(predictor: str, cls: str, **extra: object) -> dict[str, str]:
     return env
 
 
+ROOMY = {"max_concurrency": 64, "max_queue_length": 64}
+"""Room for every connection: the defaults (4 running + 16 queued) would answer 503 at c=32/64."""
+
+
 def overhead_servers(with_peer: bool) -> list[Server]:
-    # Room for every connection: the defaults (4 running + 16 queued) would answer 503 at c=32/64.
-    roomy = {"max_concurrency": 64, "max_queue_length": 64, "threads": 8}
     servers = [
         Server("bare FastAPI route", [PY, "-m", "uvicorn", "bench.apps.bare_app:app", "--host", "127.0.0.1",
                                       "--port", "{port}", "--workers", "1", "--no-access-log",
                                       "--log-level", "warning"], "/predict", "/readyz",
                note="async route: json.loads(body) → json.dumps → Response; uvicorn, 1 worker, no access log"),
-        Server("predictorapi, async predict", [PY, "-m", "predictorapi"], "/predict", "/readyz",
-               runtime_env("noop_predictor.py", "AsyncPredictor", **roomy),
-               note="`python -m predictorapi`, default logging (one access-log line per request)"),
-        Server("predictorapi, async, no access log", [PY, "-m", "predictorapi"], "/predict", "/readyz",
-               runtime_env("noop_predictor.py", "AsyncPredictor", access_log="false", **roomy),
-               note="as above with PREDICTORAPI_ACCESS_LOG=false: the like-for-like comparison with the bare "
-                    "route, which logs no line per request either"),
+        Server("bare FastAPI route, heap frozen", [PY, "-m", "uvicorn", "bench.apps.bare_app:app", "--host",
+                                                   "127.0.0.1", "--port", "{port}", "--workers", "1",
+                                                   "--no-access-log", "--log-level", "warning"],
+               "/predict", "/readyz", {"BARE_FREEZE_HEAP": "1"},
+               note="the same, with `gc.freeze()` at start-up as the runtime does once its predictor is loaded "
+                    "(without it, full garbage collections pause the bare route under load: its p99)"),
         Server("predictorapi, sync predict", [PY, "-m", "predictorapi"], "/predict", "/readyz",
-               runtime_env("noop_predictor.py", "SyncPredictor", **roomy),
-               note="plain `def predict`: each call goes through the thread pool (8 threads)"),
+               runtime_env("noop_predictor.py", "SyncPredictor", **ROOMY),
+               note="`python -m predictorapi` in its default configuration: plain `def predict` (the shape of "
+                    "every example), run in the thread pool (threads = max_concurrency, so 64), one access-log "
+                    "line per request"),
+        Server("predictorapi, async predict", [PY, "-m", "predictorapi"], "/predict", "/readyz",
+               runtime_env("noop_predictor.py", "AsyncPredictor", **ROOMY),
+               note="as above with `async def predict`, awaited on the event loop"),
+        Server("predictorapi, sync, no access log", [PY, "-m", "predictorapi"], "/predict", "/readyz",
+               runtime_env("noop_predictor.py", "SyncPredictor", access_log="false", **ROOMY),
+               note="PREDICTORAPI_ACCESS_LOG=false: like for like with the bare route, which logs no line"),
+        Server("predictorapi, async, no access log", [PY, "-m", "predictorapi"], "/predict", "/readyz",
+               runtime_env("noop_predictor.py", "AsyncPredictor", access_log="false", **ROOMY),
+               note="async, PREDICTORAPI_ACCESS_LOG=false"),
     ]
     if with_peer and PEER_PYTHON.exists():
         servers.append(Server("KServe model server", [str(PEER_PYTHON), str(BENCH / "apps" / "kserve_noop.py"),
@@ -245,35 +260,51 @@ def overhead_servers(with_peer: bool) -> list[Server]:
     return servers
 
 
+PROFILED = "predictorapi, sync predict"
+
+
 def bench_overhead(args: argparse.Namespace, logdir: Path) -> dict:
+    """Every server at every concurrency, `args.rounds` times through all servers in turn (so that a slow
+    spell of a shared machine lands on all of them); the median round of each point is reported."""
     servers = overhead_servers(not args.no_peer)
     server_cpu, client_cpu = ("0", "1") if (os.cpu_count() or 1) >= 2 and not args.no_pin else (None, None)
-    results: dict[str, list[dict]] = {}
+    runs: dict[str, dict[int, list[dict]]] = {s.name: {c: [] for c in args.concurrency} for s in servers}
     profile = None
-    for server in servers:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}{server.path}"
-        with running(server, port, logdir, server_cpu) as proc:
-            log(f"overhead: {server.name}")
-            wrk(url, 8, min(2, args.duration), [server.body], client_cpu)  # warm-up
-            rows = []
-            for connections in args.concurrency:
-                result = wrk(url, connections, args.duration, [server.body], client_cpu)
-                log(f"  c={connections}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.2f} ms "
-                    f"p99 {result['p99_ms']:.2f} ms errors {result['errors']} non2xx {result['non2xx']}")
-                rows.append(result)
-            results[server.name] = rows
-            if server.name == "predictorapi, async predict" and not args.no_profile and PY_SPY.exists():
-                profile = profile_hot_path(proc.pid, url, args, logdir, client_cpu)
+    for round_number in range(1, args.rounds + 1):
+        for server in servers:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}{server.path}"
+            with running(server, port, logdir, server_cpu) as proc:
+                log(f"overhead, round {round_number}: {server.name}")
+                wrk(url, 8, min(2, args.duration), [server.body], client_cpu)  # warm-up
+                for connections in args.concurrency:
+                    result = wrk(url, connections, args.duration, [server.body], client_cpu)
+                    log(f"  c={connections}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.2f} ms "
+                        f"p99 {result['p99_ms']:.2f} ms errors {result['errors']} non2xx {result['non2xx']}")
+                    runs[server.name][connections].append(result)
+                if server.name == PROFILED and round_number == 1 and not args.no_profile and PY_SPY.exists():
+                    profile = profile_hot_path(proc.pid, url, args, logdir, client_cpu)
+    results = {name: [median_run(points[c]) for c in args.concurrency] for name, points in runs.items()}
     return {"servers": [s.__dict__ for s in servers], "results": results, "profile": profile,
-            "pinning": {"server": server_cpu, "client": client_cpu}}
+            "pinning": {"server": server_cpu, "client": client_cpu}, "rounds": args.rounds}
+
+
+def median_run(rounds: list[dict]) -> dict:
+    """One point over its rounds: the median of req/s and of each latency percentile, errors summed."""
+    point = dict(rounds[0])
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms"):
+        point[key] = statistics.median(r[key] for r in rounds)
+    point["errors"], point["non2xx"] = sum(r["errors"] for r in rounds), sum(r["non2xx"] for r in rounds)
+    point["rounds_rps"] = [r["rps"] for r in rounds]
+    point["rounds_p99_ms"] = [r["p99_ms"] for r in rounds]
+    return point
 
 
 def profile_hot_path(pid: int, url: str, args: argparse.Namespace, logdir: Path, client_cpu: str | None) -> dict:
     """py-spy samples the runtime while wrk drives it at c=32; returns where the time goes."""
     out = logdir / "profile.txt"
     seconds = max(5, round(args.duration))
-    log(f"profiling the runtime for {seconds}s with py-spy")
+    log(f"profiling the runtime ({PROFILED}) for {seconds}s with py-spy")
     spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--rate", "250", "--duration", str(seconds),
                             "--format", "raw", "--output", str(out), "--nonblocking"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -289,15 +320,18 @@ def profile_hot_path(pid: int, url: str, args: argparse.Namespace, logdir: Path,
 # Buckets for the profile, by the file of the frame: the first match along a stack, from the leaf up,
 # names the component that the sample's own work belongs to.
 PROFILE_BUCKETS = [
-    ("access logging (logging, logs.py)", ("(logging/", "predictorapi/runtime/logs.py")),
+    ("access log (logs.py, logging)", ("(logging/", "predictorapi/runtime/logs.py")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("payload decode / result encode (codec.py, json)", ("predictorapi/runtime/codec.py", "(json/")),
-    ("limiter (limits.py)", ("predictorapi/runtime/limits.py",)),
-    ("request id middleware (uuid, MutableHeaders)", ("(uuid.py",)),
-    ("runtime request path (app.py, middleware.py, predict.py, invocation.py)",
+    ("limiter and deadlines (limits.py, deadlines.py)",
+     ("predictorapi/runtime/limits.py", "predictorapi/runtime/deadlines.py")),
+    ("thread pool: hand-off and predict threads (pool.py, threading, queue)",
+     ("predictorapi/runtime/pool.py", "(threading.py", "(queue.py")),
+    ("runtime request path (middleware.py, predict.py, invocation.py)",
      tuple(f"predictorapi/runtime/{name}.py" for name in ("app", "middleware", "predict", "invocation"))),
-    ("FastAPI / Starlette routing and responses", ("fastapi/", "starlette/")),
-    ("uvicorn HTTP protocol (httptools)", ("uvicorn/",)),
+    ("FastAPI / Starlette (request and response objects)", ("fastapi/", "starlette/")),
+    ("uvicorn HTTP protocol (httptools) and the runtime's connection guard",
+     ("uvicorn/", "predictorapi/runtime/server.py")),
     ("asyncio / contextlib", ("asyncio/", "contextlib.py", "contextvars")),
 ]
 
@@ -311,7 +345,7 @@ def summarise_profile(path: Path) -> dict:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")  # the async predictor never uses the thread pool: this is the event loop
+        frames = stack.split(";")  # every thread: the event loop's, the predict threads, the log writer
         total += count
         for frame in reversed(frames):
             bucket = next((name for name, needles in PROFILE_BUCKETS if any(n in frame for n in needles)), None)
@@ -326,7 +360,7 @@ def summarise_profile(path: Path) -> dict:
             if name not in seen:
                 seen.add(name)
                 functions[name] += count
-    keys = ("predictorapi", "logging", "prometheus", "uuid")
+    keys = ("predictorapi", "logging", "prometheus")
     top = [(name, count / total * 100) for name, count in functions.most_common(200)
            if count / total < 0.6 and any(key in name for key in keys)][:15]
     return {"samples": total, "buckets": [(name, count / total * 100) for name, count in buckets.most_common()],
@@ -474,33 +508,102 @@ def batch_size_mean(port: int) -> float | None:
     return round(values["sum"] / values["count"], 1) if values["count"] else None
 
 
+# ----------------------------------------------------------------------------------------- processes
+
+def processes_server(processes: int) -> Server:
+    """The CPU-bound predictor with `processes` worker processes per replica (room for every connection)."""
+    return Server(f"{processes} process(es) per replica", [PY, "-m", "predictorapi"], "/predict", "/readyz",
+                  runtime_env("cpu_predictor.py", "CpuPredictor", processes=processes, max_concurrency=8,
+                              max_queue_length=128, log_level="WARNING"))
+
+
+def bench_processes(args: argparse.Namespace, logdir: Path) -> dict:
+    """Req/s of a pure-Python CPU-bound predictor at 1 and 2 processes per replica, in alternating rounds."""
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for round_number in range(1, args.rounds + 1):
+        for processes in runs:
+            server, port = processes_server(processes), free_port()
+            url = f"http://127.0.0.1:{port}/predict"
+            with running(server, port, logdir):
+                log(f"processes, round {round_number}: {server.name}")
+                wrk(url, args.processes_concurrency, 2, [NOOP_BODY])  # warm-up
+                result = wrk(url, args.processes_concurrency, args.duration, [NOOP_BODY])
+            log(f"  {result['rps']:.0f} req/s p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms")
+            runs[processes].append(result)
+    rows = {processes: median_run(points) for processes, points in runs.items()}
+    paired = [two["rps"] / one["rps"] for one, two in zip(runs[1], runs[2], strict=True)]
+    machine = {n: cpu_calls_per_second(n, args.duration) for n in (1, 2)}
+    log(f"processes, the machine's own scaling: {machine[2] / machine[1]:.2f}x")
+    return {"rows": rows, "paired": paired, "machine": machine, "concurrency": args.processes_concurrency,
+            "duration": args.duration, "rounds": args.rounds}
+
+
+CPU_LOOP = r"""
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from cpu_predictor import CpuPredictor
+predictor, calls, until = CpuPredictor({}), 0, time.perf_counter() + float(sys.argv[1])
+while time.perf_counter() < until:
+    predictor.predict({})
+    calls += 1
+print(calls / float(sys.argv[1]))
+"""
+
+
+def cpu_calls_per_second(processes: int, seconds: float) -> float:
+    """The CPU-bound predictor's `predict` called in a loop in `processes` plain processes at once (no HTTP,
+    no runtime): calls/s summed, the machine's own ceiling for that many processes."""
+    argv = [PY, "-c", CPU_LOOP, str(seconds), str(BENCH / "apps")]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    return sum(float(proc.communicate()[0]) for proc in procs)
+
+
 # ---------------------------------------------------------------------------------------- cold start
 
-def bench_coldstart(args: argparse.Namespace, logdir: Path) -> dict:
-    runs = []
-    example = REPO / "examples" / "sentence-similarity" / "predictor.py"
-    for attempt in range(args.coldstart_runs):
-        port = free_port()
-        env = {**os.environ, "PREDICTORAPI_PREDICTOR_PATH": str(example), "PREDICTORAPI_HOST": "127.0.0.1",
-               "PREDICTORAPI_PORT": str(port), "PREDICTORAPI_API_NAME": "bench",
-               "PYTHONPATH": str(REPO)}
-        logfile = (logdir / f"coldstart-{attempt}.log").open("w")
+SERVING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO predictorapi\.server \S+ serving ")
+
+
+def started_serving_at(logfile: Path) -> float | None:
+    """Wall-clock time of the runtime's `serving ... on http://` line (imports done, app built)."""
+    for line in logfile.read_text(errors="replace").splitlines():
+        match = SERVING_LINE.match(line)
+        if match:
+            return time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
+    return None
+
+
+def python_seconds(code: str, runs: int) -> float:
+    """Median wall time of `python -c code` (a fresh interpreter each run)."""
+    times = []
+    for _ in range(runs):
         started = time.perf_counter()
+        subprocess.run([PY, "-c", code], cwd=REPO, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def coldstart_once(predictor: Path, cls: str, body: dict, logdir: Path, attempt: int) -> dict:
+    """One start of `python -m predictorapi` serving `predictor`: when each phase ended, in s from spawn."""
+    port = free_port()
+    env = {**os.environ, "PREDICTORAPI_PREDICTOR_PATH": str(predictor), "PREDICTORAPI_PREDICTOR_CLASS": cls,
+           "PREDICTORAPI_HOST": "127.0.0.1", "PREDICTORAPI_PORT": str(port), "PREDICTORAPI_API_NAME": "bench",
+           "PYTHONPATH": str(REPO)}
+    path = logdir / f"coldstart-{predictor.parent.name}-{attempt}.log"
+    with path.open("w") as logfile:
+        spawned, started = time.time(), time.perf_counter()
         proc = subprocess.Popen([PY, "-m", "predictorapi"], cwd=REPO, env=env, stdout=logfile,
                                 stderr=subprocess.STDOUT)
-        listening = ready = None
         try:
+            listening = ready = None
             while ready is None and time.perf_counter() - started < 300:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"sentence-similarity exited with {proc.returncode}")
+                    raise RuntimeError(f"{predictor} exited with {proc.returncode}; see {path}")
                 if listening is None and http_status(f"http://127.0.0.1:{port}/healthz", 1) == 200:
                     listening = time.perf_counter() - started
                 if listening is not None and http_status(f"http://127.0.0.1:{port}/readyz", 1) == 200:
                     ready = time.perf_counter() - started
-                    break
-                time.sleep(0.02)
-            body = json.dumps({"sentences": ["a first request"]}).encode()
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body,
+                time.sleep(0.01)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", json.dumps(body).encode(),
                                              {"content-type": "application/json"})
             first = time.perf_counter()
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -509,21 +612,46 @@ def bench_coldstart(args: argparse.Namespace, logdir: Path) -> dict:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
                 match = re.search(r'^predictorapi_predictor_load_seconds\{api="bench"\} (\S+)$',
                                   response.read().decode(), re.M)
-            load = float(match.group(1)) if match else float("nan")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-            logfile.close()
-        log(f"cold start {attempt + 1}: listening {listening:.2f}s, ready {ready:.2f}s, __init__ {load:.2f}s, "
-            f"first request {first_ms:.0f} ms")
-        runs.append({"listening_s": listening, "ready_s": ready, "load_s": load, "first_request_ms": first_ms})
-    return {"runs": runs}
+    serving_at = started_serving_at(path)
+    return {"imports_s": serving_at - spawned if serving_at else float("nan"), "listening_s": listening,
+            "load_s": float(match.group(1)) if match else float("nan"), "ready_s": ready,
+            "first_request_ms": first_ms}
+
+
+COLDSTART_CASES = [
+    ("no-op predictor", BENCH / "apps" / "noop_predictor.py", "SyncPredictor", NOOP_BODY),
+    ("examples/sentence-similarity", REPO / "examples" / "sentence-similarity" / "predictor.py", "PythonPredictor",
+     '{"query": "a first request", "documents": ["one", "two"]}'),
+]
+
+
+def bench_coldstart(args: argparse.Namespace, logdir: Path) -> dict:
+    """Cold starts of each case, and the interpreter and import floors they sit on."""
+    cases = {}
+    for name, predictor, cls, body in COLDSTART_CASES:
+        runs = []
+        for attempt in range(args.coldstart_runs):
+            run = coldstart_once(predictor, cls, json.loads(body), logdir, attempt)
+            log(f"cold start, {name} {attempt + 1}: imports {run['imports_s']:.2f}s, listening "
+                f"{run['listening_s']:.2f}s, predictor {run['load_s']:.2f}s, ready {run['ready_s']:.2f}s, "
+                f"first request {run['first_request_ms']:.0f} ms")
+            runs.append(run)
+        cases[name] = runs
+    floors = {"`python -c pass` (the interpreter alone)": python_seconds("pass", args.coldstart_runs),
+              "`import fastapi, uvicorn` (the framework)": python_seconds("import fastapi, uvicorn, uvicorn.main",
+                                                                         args.coldstart_runs),
+              "`import predictorapi.runtime.server` (everything the runtime imports)":
+                  python_seconds("import predictorapi.__main__, predictorapi.runtime.server", args.coldstart_runs)}
+    return {"cases": cases, "floors": floors}
 
 
 # -------------------------------------------------------------------------------------------- report
 
 def render(info: dict, args: argparse.Namespace, command: str, overhead: dict | None, batching: dict | None,
-           coldstart: dict | None) -> str:
+           processes: dict | None, coldstart: dict | None) -> str:
     out = ["# Benchmarks", "",
            "Generated by `bench/run.py`; every number below comes from the run that wrote this file. "
            "Re-run it to refresh:", "", f"```\n{command}\n```", "", "## Machine", "",
@@ -532,9 +660,15 @@ def render(info: dict, args: argparse.Namespace, command: str, overhead: dict | 
         out += render_overhead(overhead, args)
     if batching:
         out += render_batching(batching, args)
+    if processes:
+        out += render_processes(processes)
     if coldstart:
         out += render_coldstart(coldstart)
     return "\n".join(out).rstrip() + "\n"
+
+
+TARGETS = {"predictorapi, sync predict": (0.85, 1.5), "predictorapi, async predict": (0.95, None)}
+"""The issue's targets at c = 8, 32, 64: (least req/s ratio to bare, most p99 ratio to bare)."""
 
 
 def render_overhead(overhead: dict, args: argparse.Namespace) -> list[str]:
@@ -549,20 +683,27 @@ def render_overhead(overhead: dict, args: argparse.Namespace) -> list[str]:
            f"Load: `wrk -t1 -cN -d{round(args.duration)}s` with `bench/wrk_post.lua`, after a warm-up; "
            + (f"the server is pinned to CPU {pin['server']} and wrk to CPU {pin['client']} (`taskset`) so the "
               "load generator does not steal the server's core. " if pin["server"] else "no CPU pinning. ")
-           + "The runtime runs with room for every connection (max_concurrency 64, max_queue_length 64, "
-             "8 threads): with the defaults (4 + 16) it would answer 503 at c=32 and c=64, which is "
-             "back-pressure working, not overhead.", "",
-           "- **req/s**: completed requests per second over the run; **p50/p99**: latency percentiles "
-           "seen by wrk, in ms; **vs bare**: req/s divided by the bare route's at the same concurrency "
-           "(target ≥ 0.85); **errors**: socket errors + non-2xx answers.", ""]
+           + f"{overhead['rounds']} round(s) through every server in turn; each point is the median of its "
+             "rounds. The runtime runs in its default configuration (access log on, threads = max_concurrency) "
+             "except for room for every connection (max_concurrency 64, max_queue_length 64): with the "
+             "defaults (4 + 16) it would answer 503 at c=32 and c=64, which is back-pressure working, not "
+             "overhead.", "",
+           "- **req/s**: completed requests per second; **p50/p99**: latency percentiles seen by wrk, in ms; "
+           "**vs bare**: req/s and p99 divided by the bare route's at the same concurrency; **rounds**: req/s "
+           "of each round; **errors**: socket errors + non-2xx answers.", ""]
     rows = []
     for name, runs in results.items():
         for run in runs:
             base = bare.get(run["connections"])
             ratio = f"{run['rps'] / base['rps']:.2f}x" if base else "—"
-            rows.append([name, run["connections"], run["rps"], run["p50_ms"], run["p99_ms"], ratio,
-                         run["errors"] + run["non2xx"]])
-    out += [table(["server", "connections", "req/s", "p50 ms", "p99 ms", "vs bare", "errors"], rows), ""]
+            p99_ratio = f"{run['p99_ms'] / base['p99_ms']:.2f}x" if base else "—"
+            each = " / ".join(f"{rps:.0f}" for rps in run.get("rounds_rps", [run["rps"]]))
+            rows.append([name, run["connections"], run["rps"], run["p50_ms"], run["p99_ms"], ratio, p99_ratio,
+                         each, run["errors"] + run["non2xx"]])
+    out += [table(["server", "connections", "req/s", "p50 ms", "p99 ms", "req/s vs bare", "p99 vs bare",
+                   "req/s each round", "errors"], rows), ""]
+    frozen = {row["connections"]: row for row in results.get("bare FastAPI route, heap frozen", [])}
+    out += render_targets(results, bare, frozen)
     out += ["![requests per second by concurrency](benchmarks-overhead.svg)", ""]
     out += ["Servers:", ""] + [f"- **{s['name']}**: {s['note']}" for s in overhead["servers"]] + [""]
     if not any(s["name"].startswith("KServe") for s in overhead["servers"]):
@@ -570,14 +711,34 @@ def render_overhead(overhead: dict, args: argparse.Namespace) -> list[str]:
     profile = overhead.get("profile")
     if profile and "buckets" in profile:
         out += ["### Where the runtime's time goes", "",
-                f"py-spy sampled the runtime ({profile['samples']} samples at 250 Hz) "
-                "while wrk drove `predictorapi, async predict` at 32 connections. Each sample is charged to "
+                f"py-spy sampled the runtime ({profile['samples']} samples at 250 Hz, every thread, idle "
+                f"time left out) while wrk drove `{PROFILED}` at 32 connections. Each sample is charged to "
                 "the innermost component on its stack (so `FastAPI / Starlette` is their own code, not the "
                 "runtime code they call).", "",
                 table(["component (self time)", "% of samples"], [[n, p] for n, p in profile["buckets"]]), "",
                 "Runtime-side functions, inclusive (time in them and everything they call):", "",
                 table(["function", "% of samples"], [[f"`{n}`", p] for n, p in profile["functions"]]), ""]
     return out
+
+
+def render_targets(results: dict, bare: dict, frozen: dict) -> list[str]:
+    """Each target of the default configuration at c = 8, 32, 64: met or not, with the figures (and, for
+    reference, the same ratios against the bare route with its heap frozen)."""
+    lines = []
+    for name, (least, most_p99) in TARGETS.items():
+        for run in results.get(name, []):
+            base, c = bare.get(run["connections"]), run["connections"]
+            if base is None or c not in (8, 32, 64):
+                continue
+            ratio, p99 = run["rps"] / base["rps"], run["p99_ms"] / base["p99_ms"]
+            verdicts = [f"req/s {ratio:.2f}x (target ≥ {least}x: {'met' if ratio >= least else 'NOT met'})"]
+            if most_p99 is not None:
+                verdicts.append(f"p99 {p99:.2f}x (target ≤ {most_p99}x: {'met' if p99 <= most_p99 else 'NOT met'})")
+            if c in frozen:
+                verdicts.append(f"against the frozen bare route: req/s {run['rps'] / frozen[c]['rps']:.2f}x, "
+                                f"p99 {run['p99_ms'] / frozen[c]['p99_ms']:.2f}x")
+            lines.append(f"- {name}, c={c}: " + "; ".join(verdicts))
+    return ["Targets (issue 19), against the bare route:", "", *lines, ""] if lines else []
 
 
 def render_batching(batching: dict, args: argparse.Namespace) -> list[str]:
@@ -630,20 +791,47 @@ def render_batching(batching: dict, args: argparse.Namespace) -> list[str]:
     return out
 
 
+def render_processes(processes: dict) -> list[str]:
+    rows, paired = processes["rows"], processes["paired"]
+    table_rows = [[f"{n} process(es)", r["rps"], " / ".join(f"{v:.0f}" for v in r["rounds_rps"]), r["p50_ms"],
+                   r["p99_ms"], r["errors"] + r["non2xx"]] for n, r in rows.items()]
+    return ["## 3. Processes per replica", "",
+            "`bench/apps/cpu_predictor.py`: a sync `predict` doing a few ms of pure-Python arithmetic, holding "
+            "the interpreter lock throughout, so one process serves at most one core's worth. "
+            f"`spec.processesPerReplica` (`PREDICTORAPI_PROCESSES`) 1 vs 2; load: `wrk -t1 "
+            f"-c{processes['concurrency']} -d{round(processes['duration'])}s`, {processes['rounds']} alternating "
+            f"round(s), median reported; no pinning (the server may use all {os.cpu_count()} cores; wrk needs "
+            "little CPU at these rates).", "",
+            table(["configuration", "req/s", "req/s each round", "p50 ms", "p99 ms", "errors"], table_rows), "",
+            f"2 processes vs 1, paired within each round: **{statistics.median(paired):.2f}x** (rounds: "
+            + ", ".join(f"{ratio:.2f}x" for ratio in paired) + "; expected ≈ 1.8x on 2 cores). The machine's "
+            f"own scaling, the same `predict` called in a loop by plain processes (no HTTP, no wrk): "
+            f"{processes['machine'][1]:.0f} calls/s in 1, {processes['machine'][2]:.0f} in 2 at once, "
+            f"**{processes['machine'][2] / processes['machine'][1]:.2f}x**.", ""]
+
+
 def render_coldstart(coldstart: dict) -> list[str]:
-    runs = coldstart["runs"]
-    rows = [[i + 1, r["listening_s"], r["ready_s"], r["load_s"], r["first_request_ms"]] for i, r in enumerate(runs)]
-    rows.append(["median", *(statistics.median(r[k] for r in runs)
-                             for k in ("listening_s", "ready_s", "load_s", "first_request_ms"))])
-    return ["## 3. Cold start", "",
-            "`python -m predictorapi` serving `examples/sentence-similarity/predictor.py`, from process "
-            "start to `/readyz` 200 (polled every 20 ms). Files are in the page cache after the first run, "
-            "as on a node that already pulled the image.", "",
-            "- **listening**: process start → `/healthz` 200 (interpreter, imports, uvicorn up; the "
-            "predictor loads in the background after this). **ready**: → `/readyz` 200. **`__init__`**: "
-            "`predictorapi_predictor_load_seconds` (the predictor's own load time). **first request**: "
-            "latency of the first POST after ready.", "",
-            table(["run", "listening s", "ready s", "__init__ s", "first request ms"], rows), ""]
+    out = ["## 4. Cold start", "",
+           "`python -m predictorapi`, from process spawn to `/readyz` 200 (polled every 10 ms); median of "
+           "the runs. Files are in the page cache after the first run, as on a node that already pulled the "
+           "image.", "",
+           "- **interpreter + imports**: spawn → the runtime's `serving ... on http://` log line (its timestamp): "
+           "the interpreter, every import, the app built. **server start**: → `/healthz` 200 (uvicorn up; the "
+           "predictor loads in the background from here). **predictor import + `__init__`**: "
+           "`predictorapi_predictor_load_seconds`. **ready**: → `/readyz` 200. **first request**: latency of "
+           "the first POST after ready.", ""]
+    rows = []
+    for name, runs in coldstart["cases"].items():
+        imports = statistics.median(r["imports_s"] for r in runs)
+        listening = statistics.median(r["listening_s"] for r in runs)
+        rows.append([name, imports, listening - imports, statistics.median(r["load_s"] for r in runs),
+                     statistics.median(r["ready_s"] for r in runs),
+                     statistics.median(r["first_request_ms"] for r in runs)])
+    out += [table(["predictor", "interpreter + imports s", "server start s", "predictor import + __init__ s",
+                   "ready s", "first request ms"], rows), "",
+            "What the imports sit on (fresh interpreters, median):", "",
+            table(["command", "s"], [[k, v] for k, v in coldstart["floors"].items()]), ""]
+    return out
 
 
 def write_charts(folder: Path, overhead: dict | None, batching: dict | None) -> None:
@@ -664,8 +852,11 @@ def write_charts(folder: Path, overhead: dict | None, batching: dict | None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="overhead,batching,coldstart",
-                        help="comma-separated sections: overhead, batching, coldstart")
+    parser.add_argument("--only", default="overhead,batching,processes,coldstart",
+                        help="comma-separated sections: overhead, batching, processes, coldstart")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds of the overhead and processes sections (median reported)")
+    parser.add_argument("--processes-concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=10, help="seconds per overhead point")
     parser.add_argument("--concurrency", default="1,8,32,64", help="overhead concurrencies")
     parser.add_argument("--batch-duration", type=float, default=10, help="seconds per batching point")
@@ -689,25 +880,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if args.quick:
         args.duration, args.batch_duration, args.ceiling_seconds, args.coldstart_runs = 2, 4, 3, 1
-        args.batch_rounds = 1
+        args.batch_rounds = args.rounds = 1
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     sections = set(args.only.split(","))
-    if sections & {"overhead", "batching"} and not shutil.which("wrk"):
+    if sections & {"overhead", "batching", "processes"} and not shutil.which("wrk"):
         parser.error("wrk is not on PATH (Debian: apt-get install -y wrk)")
     command = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])
 
     info = machine_info()
-    overhead = batching = coldstart = None
+    overhead = batching = processes = coldstart = None
     with tempfile.TemporaryDirectory(prefix="predictorapi-bench-") as tmp:
         logdir = Path(tmp)
         if "overhead" in sections:
             overhead = bench_overhead(args, logdir)
         if "batching" in sections:
             batching = bench_batching(args, logdir)
+        if "processes" in sections:
+            processes = bench_processes(args, logdir)
         if "coldstart" in sections:
             coldstart = bench_coldstart(args, logdir)
     info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    report = render(info, args, command, overhead, batching, coldstart)
+    report = render(info, args, command, overhead, batching, processes, coldstart)
     print(report)
     if args.out != "-":
         Path(args.out).write_text(report)
@@ -715,7 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"wrote {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "overhead": overhead, "batching": batching,
-                                               "coldstart": coldstart}, indent=2))
+                                               "processes": processes, "coldstart": coldstart}, indent=2))
     return 0
 
 

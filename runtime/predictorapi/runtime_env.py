@@ -24,6 +24,7 @@ def runtime_settings(name: str, spec: PredictorAPISpec) -> dict[str, object]:
         "predictor_config": spec.predictor.config,
         "max_concurrency": spec.max_concurrency,
         "max_queue_length": spec.max_queue_length,
+        "processes": spec.processes_per_replica,
         "request_timeout_seconds": spec.request_timeout_seconds,
         "stream_idle_timeout_seconds": spec.stream_idle_timeout_seconds,
         "batch_max_size": spec.batching.max_batch_size,

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from predictorapi.contracts.env import ENV_PREFIX
@@ -707,8 +707,9 @@ class Predictor(_Model):
 
 class Compute(_Model):
     cpu: Quantity | None = Field(
-        "1",
-        description="CPU requested per replica: a non-negative Kubernetes quantity, e.g. `500m`, `2` or `1.5`.",
+        None,
+        description="CPU requested per replica: a non-negative Kubernetes quantity, e.g. `500m`, `2` or `1.5`. "
+        "Unset: one core per runtime process (`processesPerReplica` cores; 1 by default).",
         json_schema_extra=_quantity_schema("compute.cpu"),
     )
     memory: Quantity | None = Field(
@@ -761,8 +762,9 @@ class Autoscaling(_Model):
     target_concurrency: float = Field(
         1.0,
         ge=0.001,
-        description="In-flight requests per replica the autoscaler aims for (metric=concurrency): a finite "
-        "number, at least 0.001 (the HPA's target is a quantity in thousandths).",
+        description="In-flight requests per runtime process the autoscaler aims for (metric=concurrency): a "
+        "finite number, at least 0.001 (the HPA's target is a quantity in thousandths). The HPA's target per pod "
+        "is this times `processesPerReplica`, since a pod's in-flight requests are summed over its processes.",
     )
     target_cpu_utilization: int = Field(
         alias="targetCPUUtilization",
@@ -1080,6 +1082,12 @@ class ModelArtifact(_Model):
     )
 
 
+_SLOT_PER_PROCESS_RULE = ("!has(self.processesPerReplica) || !has(self.maxConcurrency) || "
+                          "self.maxConcurrency >= self.processesPerReplica")
+_SLOT_PER_PROCESS = ("processesPerReplica must be at most maxConcurrency: maxConcurrency is split across the "
+                     "processes and each one needs at least one run slot")
+
+
 class PredictorAPISpec(_Model):
     predictor: Predictor = Field(description="The user's predictor: code, class and configuration.")
     compute: Compute = Field(default_factory=Compute, description="Resources per replica.")
@@ -1098,6 +1106,18 @@ class PredictorAPISpec(_Model):
     )
     max_queue_length: int = Field(
         16, ge=0, le=100000, description="Most requests one replica queues beyond those running; more get 503."
+    )
+    processes_per_replica: int = Field(
+        1, ge=1, le=64,
+        description="Runtime worker processes per replica (Cortex's `processes_per_replica`), sharing the port: "
+        "each loads the predictor, so a pure-Python predictor can use that many cores. `maxConcurrency` and "
+        "`maxQueueLength` stay per replica and are split across the processes (process i gets `max // N`, plus "
+        "one of the remainder), so a process can refuse a request while another has room; `maxConcurrency` must "
+        "be at least this (each process needs a run slot). Metrics (one scrape shows the replica's totals) and "
+        "readiness (only once every process loaded) are the replica's; `compute.cpu` defaults to one core per "
+        "process. At most 64: each process holds its own copy of the model in memory, and beyond a few dozen "
+        "cores more replicas serve better than a bigger one (a replica is what the autoscaler adds and what "
+        "Kubernetes fits on one node).",
     )
     request_timeout_seconds: float = Field(
         60.0, gt=0, le=3600, description="Longest one request may take before it gets 504."
@@ -1193,8 +1213,17 @@ class PredictorAPISpec(_Model):
              "|| (has(self.networking) && has(self.networking.ingress))",
              "rollout.trafficRouting.nginx needs networking.ingress: it weighs traffic on the API's own Ingress",
              ".rollout.trafficRouting.nginx"),
+            (_SLOT_PER_PROCESS_RULE, _SLOT_PER_PROCESS, ".processesPerReplica"),
         )
     )
+
+    @field_validator("processes_per_replica")
+    @classmethod
+    def _slot_per_process(cls, processes: int, info: ValidationInfo) -> int:
+        """`maxConcurrency` is split across the processes: each one needs at least one run slot."""
+        if processes > info.data.get("max_concurrency", processes):
+            raise ValueError(_SLOT_PER_PROCESS)
+        return processes
 
 
 # --- status ----------------------------------------------------------------------------------------

@@ -512,7 +512,9 @@ def test_a_predictorapi_is_stored_defaulted_and_its_free_form_config_kept(http) 
     spec = created.json()["spec"]
     assert spec["predictor"]["config"] == {"anything": {"goes": [1, {"x": 1.5}]}}
     assert spec["predictor"]["className"] == "PythonPredictor"
-    assert spec["compute"]["cpu"] == "1" and spec["compute"]["memory"] == "2Gi"
+    # No CPU default: left unset, the operator requests one core per process (`processesPerReplica`).
+    assert "cpu" not in spec["compute"] and spec["compute"]["memory"] == "2Gi"
+    assert spec["processesPerReplica"] == 1
     assert spec["autoscaling"] == {"minReplicas": 1, "maxReplicas": 1, "metric": "concurrency",
                                    "targetConcurrency": 1.0, "targetCPUUtilization": 80,
                                    "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300}

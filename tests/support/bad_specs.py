@@ -383,4 +383,12 @@ BAD_SPECS += [
             f"{ROLLOUT}.trafficRouting.gatewayAPI.httpRoute", True),
     BadSpec("canary-nginx-without-ingress", _canary(trafficRouting={"nginx": {}}),
             f"{ROLLOUT}.trafficRouting.nginx", True),
+    # processesPerReplica: 1 to 64, and a run slot for each process (maxConcurrency is split across them)
+    BadSpec("processes-zero", manifest(processesPerReplica=0), "spec.processesPerReplica", True),
+    BadSpec("processes-over-64", manifest(processesPerReplica=65, maxConcurrency=100), "spec.processesPerReplica",
+            True),
+    BadSpec("processes-word", manifest(processesPerReplica="two"), "spec.processesPerReplica", True),
+    BadSpec("processes-over-max-concurrency", manifest(processesPerReplica=8, maxConcurrency=4),
+            "spec.processesPerReplica", True),
+    BadSpec("processes-over-default-concurrency", manifest(processesPerReplica=5), "spec.processesPerReplica", True),
 ]

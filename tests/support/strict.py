@@ -1810,8 +1810,12 @@ class CRDKind:
 
     def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, subresource: str | None = None
               ) -> list[FieldError]:
-        """Default (in place), then validate a custom resource as the API server does; `old` on update."""
+        """Default (in place), then validate a custom resource as the API server does; `old` on update
+        (defaulted too, as the API server defaults what it reads from storage: a default added since an
+        object was stored does not count as a change, and ratcheting still applies)."""
         self.default(self.schema, obj)
+        if old is not None:
+            old = self.default(self.schema, copy.deepcopy(old))
         errors = validate_metadata(obj.get("metadata"), dns1123_subdomain, self.scope == "Namespaced")
         self.check(self.schema, obj, old if old is not None else MISSING, "", errors, root=True)
         if not any(e.type == "FieldValueTypeInvalid" for e in errors):

@@ -89,12 +89,14 @@ def rolling_update(api: PredictorAPI) -> dict[str, Any]:
 
 
 def resources(api: PredictorAPI) -> dict[str, Any]:
-    """Requests (and memory/GPU limits; no CPU limit, which only throttles)."""
+    """Requests (and memory/GPU limits; no CPU limit, which only throttles). The CPU request is
+    `compute.cpu` when the spec sets it, else one core per runtime process (`processesPerReplica`)."""
     compute = api.spec.compute
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
-    if compute.cpu is not None:
-        requests["cpu"] = str(compute.cpu)
+    cpu = compute.cpu if "cpu" in compute.model_fields_set else api.spec.processes_per_replica
+    if cpu is not None:
+        requests["cpu"] = str(cpu)
     if compute.memory is not None:
         requests["memory"] = limits["memory"] = str(compute.memory)
     if compute.gpu > 0:

@@ -22,14 +22,17 @@ def scale_target(api: PredictorAPI) -> dict[str, str]:
 
 
 def build_hpa(api: PredictorAPI) -> dict[str, Any] | None:
-    """`autoscaling/v2` HPA on in-flight requests per pod (or CPU), when replicas may vary."""
+    """`autoscaling/v2` HPA on in-flight requests per pod (or CPU), when replicas may vary. A pod's in-flight
+    requests are summed over its runtime processes, and `targetConcurrency` is per process: the target per
+    pod is `targetConcurrency * processesPerReplica`."""
     if not has_hpa(api):
         return None
     scaling = api.spec.autoscaling
     if scaling.metric == "concurrency":
+        target = scaling.target_concurrency * api.spec.processes_per_replica
         metric = {"type": "Pods", "pods": {
             "metric": {"name": IN_FLIGHT_METRIC},
-            "target": {"type": "AverageValue", "averageValue": _quantity(scaling.target_concurrency)},
+            "target": {"type": "AverageValue", "averageValue": _quantity(target)},
         }}
     else:
         metric = {"type": "Resource", "resource": {

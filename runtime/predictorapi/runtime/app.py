@@ -12,9 +12,10 @@ from starlette.responses import JSONResponse, Response
 from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.limits import ConcurrencyLimiter
 from predictorapi.runtime.metrics import RuntimeMetrics
-from predictorapi.runtime.middleware import PredictFastPath, RequestIdMiddleware
+from predictorapi.runtime.middleware import RuntimeApp
 from predictorapi.runtime.openapi import metrics_route_docs, predict_route_docs
 from predictorapi.runtime.predict import predict_endpoint
+from predictorapi.runtime.replica import ReplicaBoard
 from predictorapi.runtime.settings import RuntimeSettings
 from predictorapi.runtime.state import RuntimeState, serving
 
@@ -25,10 +26,14 @@ def create_app(
     predictor: object | type | None = None,
     settings: RuntimeSettings | None = None,
     registry: CollectorRegistry | None = None,
+    replica: ReplicaBoard | None = None,
+    scraped: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the runtime app for `predictor`: an instance (served at once), a class (constructed with
     `settings.predictor_config` after start-up, like a file) or None (loaded from
-    `settings.predictor_path`). Metrics go to `registry` (a new one when None)."""
+    `settings.predictor_path`). Metrics go to `registry` (a new one when None); `/metrics` serves `scraped`
+    (default: `registry`). A worker of several (`processes > 1`) passes its `replica` board, and as `scraped`
+    a registry that reads every worker's metrics files."""
     settings = settings if settings is not None else RuntimeSettings()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = RuntimeMetrics.register(registry, settings.api_name, settings.max_concurrency)
@@ -36,18 +41,17 @@ def create_app(
     limiter = ConcurrencyLimiter(settings.max_concurrency, settings.max_queue_length,
                                  metrics.in_flight.labels(api), metrics.queue_length.labels(api),
                                  metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
-    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter)
+    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, replica=replica)
 
-    app = FastAPI(title=f"predictorapi: {api}", lifespan=lambda _: serving(state, predictor))
+    app = RuntimeApp(title=f"predictorapi: {api}", lifespan=lambda _: serving(state, predictor))
     app.state.runtime = state
     _add_error_handlers(app)
     predict_route = predict_endpoint(state)
     for path in settings.predict_paths:
         app.add_api_route(path, predict_route, methods=["POST"], name=f"predict{path.replace('/', '_')}",
                           **predict_route_docs())
-    app.add_middleware(PredictFastPath, handler=predict_route, paths=settings.predict_paths)  # after the id
-    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
-    _add_probes(app, state, registry)
+    app.serve_predict(predict_route, settings.predict_paths, settings.access_log)
+    _add_probes(app, state, scraped if scraped is not None else registry)
     return app
 
 
@@ -69,17 +73,15 @@ def _add_probes(app: FastAPI, state: RuntimeState, registry: CollectorRegistry) 
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Response:
-        if state.wedged_too_long:  # every slot held by hung calls for `wedged_seconds`: restart me
+        if state.liveness_failed():  # every slot held by hung calls for `wedged_seconds`: restart me
             return JSONResponse({"status": "wedged"}, 503)
         return JSONResponse({"status": "alive"})
 
     @app.get("/readyz", summary="Readiness")
     async def readyz() -> Response:
-        if state.ready:
-            return JSONResponse({"status": "ready"})
-        status = ("draining" if state.draining else "failed" if state.load_error else
-                  "loading" if state.invoke is None else "wedged")
-        return JSONResponse({"status": status}, 503)
+        status, workers = state.readiness()
+        body = {"status": status} if workers is None else {"status": status, "workers": workers}
+        return JSONResponse(body, 200 if status == "ready" else 503)
 
     @app.get("/metrics", response_class=Response, **metrics_route_docs())
     async def metrics_route() -> Response:

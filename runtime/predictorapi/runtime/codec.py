@@ -53,6 +53,10 @@ async def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
     media_type, params = parse_content_type(_content_type(headers))
     if media_type == "application/json" or media_type.endswith("+json"):
         try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # json.loads takes a little more (NaN, big integers, UTF-16, a BOM) and says what is wrong
+        try:
             return json.loads(body)
         except RecursionError:
             raise BadPayload("malformed JSON body: nested too deeply") from None

@@ -8,13 +8,13 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from predictorapi.runtime.batching import Batcher
 from predictorapi.runtime.limits import ConcurrencyLimiter, RunSlot
 from predictorapi.runtime.loader import PredictorInterface, PredictorLoadError
 from predictorapi.runtime.metrics import RuntimeMetrics
+from predictorapi.runtime.pool import PredictPool
 from predictorapi.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("predictorapi.runtime")
@@ -31,14 +31,15 @@ class PredictorExited(Exception):
     """`predict` raised SystemExit/KeyboardInterrupt (e.g. called `sys.exit`): answered 500, server stays up."""
 
 
-def make_invoke(predictor: object, interface: PredictorInterface, executor: Executor | None) -> Invoke:
-    """The call into `predict` with keyword arguments: awaited when async, in `executor` otherwise."""
+def make_invoke(predictor: object, interface: PredictorInterface, pool: PredictPool | None) -> Invoke:
+    """The call into `predict` with keyword arguments: awaited when async, in `pool` otherwise (the loop's
+    default executor when None)."""
     predict = predictor.predict  # type: ignore[attr-defined]
     if inspect.isasyncgenfunction(predict):
         return _async_generator(predict)
     if interface.is_async:
         return _awaited(predict)
-    return _in_thread_pool(predict, executor)
+    return _in_thread_pool(predict, pool)
 
 
 def _async_generator(predict: Callable[..., Any]) -> Invoke:
@@ -62,7 +63,7 @@ def _awaited(predict: Callable[..., Awaitable[Any]]) -> Invoke:
     return invoke_async
 
 
-def _in_thread_pool(predict: Callable[..., Any], executor: Executor | None) -> Invoke:
+def _in_thread_pool(predict: Callable[..., Any], pool: PredictPool | None) -> Invoke:
     def call_predict(**kwargs: Any) -> Any:
         try:
             return predict(**kwargs)
@@ -72,15 +73,15 @@ def _in_thread_pool(predict: Callable[..., Any], executor: Executor | None) -> I
     async def invoke(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
         context = contextvars.copy_context()  # the request id reaches the predictor's log records
         call = functools.partial(context.run, call_predict, **kwargs)
-        if executor is None:
+        if pool is None:
             return await asyncio.get_running_loop().run_in_executor(None, call)
-        future = executor.submit(call)
+        started = pool.start(call)
         try:
-            return await asyncio.wrap_future(future)
+            return await started.future
         except asyncio.CancelledError:
             # A call still waiting for a thread is dropped; one already running cannot be stopped.
-            if not future.cancel() and slot is not None:
-                slot.keep_until(future)
+            if not started.drop() and slot is not None:
+                slot.keep_until(started)
             raise
 
     return invoke

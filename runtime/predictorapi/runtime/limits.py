@@ -11,15 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 from prometheus_client import Gauge
 
 
 class Overloaded(Exception):
     """Every run slot and queue place is taken (answered 503 with Retry-After)."""
+
+
+class RunningCall(Protocol):
+    """A call running in a thread (a `concurrent.futures.Future`, a pool call): it can say when it is over."""
+
+    def add_done_callback(self, callback: Callable[[Any], None], /) -> None: ...
 
 
 class RunSlot:
@@ -55,16 +61,22 @@ class RunSlot:
             self.abandoned = True
             self._limiter.abandon()
 
-    def keep_until(self, call: Future) -> None:
+    def keep_until(self, call: RunningCall) -> None:
         """The request gave up (timed out) but `call` runs on in its thread: this slot stays busy,
         counted as abandoned, until `call` is done."""
         self.kept = True
         self.answered(self.weight)
         call.add_done_callback(self._call_done)
 
-    def _call_done(self, _: Future) -> None:
+    def _call_done(self, _: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting anyway
             self._loop.call_soon_threadsafe(self.release)
+
+    def finish(self) -> None:
+        """The slot's request is over: release the slot, unless :meth:`keep_until` keeps it for a call
+        that runs on."""
+        if not self.kept:
+            self.release()
 
     def release(self) -> None:
         """Give the slot back (once)."""
@@ -112,31 +124,34 @@ class ConcurrencyLimiter:
             return 0.0
         return (time.monotonic() if now is None else now) - self.wedged_since
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        """Admit a request (running or queued) or raise :class:`Overloaded` at once."""
+    def enter(self) -> None:
+        """Admit a request (running or queued) or raise :class:`Overloaded` at once; :meth:`leave` when
+        it is answered."""
         if self.admitted >= self.capacity:
             raise Overloaded
         self.admitted += 1
-        try:
-            yield
-        finally:
-            self.admitted -= 1
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[RunSlot]:
-        """Wait for a run slot (inside :meth:`admit`); it counts one running request until
-        :meth:`RunSlot.weigh` says how many it runs (a batch of n admitted requests takes one slot).
-        Released on exit, unless :meth:`RunSlot.keep_until` kept it for a call that runs on."""
+    def leave(self) -> None:
+        """An admitted request has its answer."""
+        self.admitted -= 1
+
+    async def acquire(self) -> RunSlot:
+        """Wait for a run slot (once admitted); it counts one running request until :meth:`RunSlot.weigh`
+        says how many it runs (a batch of n admitted requests takes one slot). Give it back with
+        :meth:`RunSlot.finish`."""
         await self._slots.acquire()
         self.busy += 1
         self.running += 1
-        held = RunSlot(self)
+        return RunSlot(self)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[RunSlot]:
+        """:meth:`acquire` a run slot for the block, then :meth:`RunSlot.finish` it."""
+        held = await self.acquire()
         try:
             yield held
         finally:
-            if not held.kept:
-                held.release()
+            held.finish()
 
     def abandon(self) -> None:
         """One more busy slot has no request waiting for it."""

@@ -1,4 +1,11 @@
-"""Logging: plain or JSON lines, every record stamped with the current request id."""
+"""Logging: plain or JSON lines, every record stamped with the current request id.
+
+Lines are written by a :class:`BufferedLineHandler`: the thread that logs only formats the line and
+appends it to a buffer; a writer thread writes the buffer out every `flush_interval` seconds (at once
+for WARNING and above, and when the buffer is large), so the event loop never blocks in `write()` nor
+gives up the GIL for it. The access log takes a shorter path still (:class:`AccessLog`): the same line,
+formatted without building a `LogRecord`, whenever that handler is the only one it would reach.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,16 @@ import json
 import logging
 import re
 import sys
+import threading
+import time
 from contextvars import ContextVar
+from typing import TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("predictorapi_request_id", default=None)
+
+ACCESS_LOGGER = "predictorapi.access"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 # What json.dumps(ensure_ascii=False) leaves raw but some log readers take for a line break (or worse).
 _JSON_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
@@ -24,6 +38,11 @@ def escape_field(text: str) -> str:
                    for ch in text)
 
 
+def _json_line(entry: dict[str, object]) -> str:
+    line = json.dumps(entry, ensure_ascii=False, default=str)
+    return _JSON_RAW_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
+
+
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -35,7 +54,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": self.formatTime(record, JSON_TIME_FORMAT),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -48,18 +67,153 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        line = json.dumps(entry, ensure_ascii=False, default=str)
-        return _JSON_RAW_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
+        return _json_line(entry)
 
 
-def configure_logging(json_lines: bool, level: str) -> None:
-    """Send every log record to stderr, as JSON lines or plain text."""
-    handler = logging.StreamHandler(sys.stderr)
+class BufferedLineHandler(logging.Handler):
+    """Format on the caller's thread, write from a writer thread every `flush_interval` seconds.
+
+    A record at WARNING or above, or a buffer over `max_buffer` characters, is written at once (with
+    every line before it, in order); :meth:`flush` and :meth:`close` (run by `logging.shutdown` at exit)
+    write what is left. Lines are lost only if the process is killed outright (at most one interval's).
+    """
+
+    def __init__(self, stream: TextIO, flush_interval: float = 0.05, max_buffer: int = 64 * 1024) -> None:
+        super().__init__()
+        self.stream = stream
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+        self._lines: list[str] = []
+        self._size = 0
+        self._buffer_lock = threading.Lock()  # guards _lines and _size (held only to append or swap)
+        self._write_lock = threading.Lock()  # one writer at a time, so that lines stay in order
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_periodically, name="log-writer", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Buffer the record's line; write at once for WARNING and above."""
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.append(line, urgent=record.levelno >= logging.WARNING)
+
+    def append(self, line: str, urgent: bool = False) -> None:
+        """Buffer one formatted line (without its newline); `urgent` writes it out now."""
+        with self._buffer_lock:
+            self._lines.append(line)
+            self._size += len(line)
+            full = self._size > self.max_buffer
+        if urgent or full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered line."""
+        with self._write_lock:
+            with self._buffer_lock:
+                lines, self._lines, self._size = self._lines, [], 0
+            if lines:
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):  # the stream is gone (closed pipe): nothing to write to
+                    pass
+
+    def close(self) -> None:
+        """Stop the writer thread and write what is left."""
+        self._stop.set()
+        self.flush()
+        super().close()
+
+    def _write_periodically(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            self.flush()
+
+
+class _SecondClock:
+    """A time format (`time.strftime` of local time) computed once per second, not once per line."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self._second = -1
+        self._text = ""
+
+    def text(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second, self._text = second, time.strftime(self.fmt, time.localtime(second))
+        return self._text
+
+
+class AccessLog:
+    """The access line of a request, as the `predictorapi.access` logger would write it.
+
+    When the logger's records would reach only the runtime's own :class:`BufferedLineHandler` (no other
+    handler or filter on the way, as configured by :func:`configure_logging`), the line is formatted
+    directly (same text as the handler's formatter gives) and appended to the handler's buffer;
+    otherwise (tests capturing logs, a custom logging set-up) it goes through `logging` as usual.
+    """
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+        self._plain_clock = _SecondClock("%Y-%m-%d %H:%M:%S")
+        self._json_clock = _SecondClock(JSON_TIME_FORMAT)
+
+    def enabled(self) -> bool:
+        """Whether an access line would be logged at all."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def write(self, method: str, path: str, status: int, duration_ms: float, request_id: str | None) -> None:
+        """Log one request (`method` and `path` already escaped with :func:`escape_field`)."""
+        handler = self._direct_handler()
+        if handler is None:
+            self.logger.info("%s %s %s %.2fms", method, path, status, duration_ms,
+                             extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms})
+            return
+        now = time.time()
+        message = f"{method} {path} {status} {duration_ms:.2f}ms"
+        if isinstance(handler.formatter, JsonFormatter):
+            entry: dict[str, object] = {"time": self._json_clock.text(now), "level": "INFO",
+                                        "logger": ACCESS_LOGGER, "message": message}
+            if request_id:
+                entry["request_id"] = request_id
+            entry |= {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+            handler.append(_json_line(entry))
+        else:
+            msecs = int((now - int(now)) * 1000)
+            handler.append(f"{self._plain_clock.text(now)},{msecs:03d} INFO {ACCESS_LOGGER} [{request_id}] {message}")
+
+    def _direct_handler(self) -> BufferedLineHandler | None:
+        """The runtime's handler when it alone would receive the access logger's records, else None."""
+        root = logging.root
+        if len(root.handlers) != 1 or root.filters:
+            return None
+        handler = root.handlers[0]
+        if not isinstance(handler, _RuntimeHandler) or handler.level > logging.INFO:
+            return None
+        logger: logging.Logger | None = self.logger
+        while logger is not None and logger is not root:
+            if logger.handlers or logger.filters or not logger.propagate:
+                return None
+            logger = logger.parent
+        return handler
+
+
+class _RuntimeHandler(BufferedLineHandler):
+    """The handler :func:`configure_logging` installs (the only one :class:`AccessLog` writes to directly)."""
+
+
+def configure_logging(json_lines: bool, level: str, stream: TextIO | None = None) -> None:
+    """Send every log record to stderr (or `stream`), as JSON lines or plain text, through a
+    :class:`BufferedLineHandler`."""
+    for old in logging.root.handlers:
+        if isinstance(old, BufferedLineHandler):
+            old.close()
+    handler = _RuntimeHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(_RequestIdFilter())
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

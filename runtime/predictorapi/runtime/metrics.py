@@ -13,6 +13,9 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 STREAM_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 STREAM_ITEMS_BUCKETS = (0, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 STREAM_END_REASONS = ("complete", "disconnect", "error", "timeout", "idle_timeout")
+SUMMED = "livesum"
+"""How a gauge aggregates over a replica's worker processes (prometheus-client's multiprocess mode, only used
+when `processes > 1`): the sum over the live workers. The predictor's load time takes the max instead."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class RuntimeMetrics:
     stream_items: Histogram
     streams_ended: Counter
 
+    @property
+    def live_gauges(self) -> tuple[Gauge, ...]:
+        """The gauges that read live counters when scraped (`set_function`): with several worker processes,
+        each worker copies their values into its metrics file on every tick (see `DrainingServer`)."""
+        return (self.in_flight, self.queue_length, self.busy_slots, self.abandoned_calls, self.open_connections)
+
     @classmethod
     def register(cls, registry: CollectorRegistry, api: str, max_concurrency: int) -> RuntimeMetrics:
         """Create the metrics on `registry`, labelled with `api`."""
@@ -47,25 +56,25 @@ class RuntimeMetrics:
                               [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
             in_flight=Gauge(names.IN_FLIGHT,
                             "Accepted prediction requests not yet answered (running + queued).",
-                            [names.API_LABEL], registry=registry),
+                            [names.API_LABEL], registry=registry, multiprocess_mode=SUMMED),
             queue_length=Gauge(names.QUEUE_LENGTH, "Requests waiting for a concurrency slot.",
-                               [names.API_LABEL], registry=registry),
+                               [names.API_LABEL], registry=registry, multiprocess_mode=SUMMED),
             max_concurrency=Gauge(names.MAX_CONCURRENCY, "Configured most concurrent requests.",
-                                  [names.API_LABEL], registry=registry),
+                                  [names.API_LABEL], registry=registry, multiprocess_mode=SUMMED),
             rejected=Counter(names.REJECTED, "Requests refused by the runtime, by reason.",
                              [names.API_LABEL, "reason"], registry=registry),
             busy_slots=Gauge(names.BUSY_SLOTS, "Run slots held by a predict call (abandoned ones included).",
-                             [names.API_LABEL], registry=registry),
+                             [names.API_LABEL], registry=registry, multiprocess_mode=SUMMED),
             abandoned_calls=Gauge(names.ABANDONED_CALLS,
                                   "Predict calls still running after their request timed out.",
-                                  [names.API_LABEL], registry=registry),
+                                  [names.API_LABEL], registry=registry, multiprocess_mode=SUMMED),
             open_connections=Gauge(names.OPEN_CONNECTIONS, "Open client connections.", [names.API_LABEL],
-                                   registry=registry),
+                                   registry=registry, multiprocess_mode=SUMMED),
             connections_closed=Counter(names.CONNECTIONS_CLOSED,
                                        "Connections closed on a client that stalled or sent too much, by reason.",
                                        [names.API_LABEL, "reason"], registry=registry),
             load_seconds=Gauge(names.LOAD_SECONDS, "Seconds the predictor took to load.",
-                               [names.API_LABEL], registry=registry),
+                               [names.API_LABEL], registry=registry, multiprocess_mode="max"),
             batch_size=Histogram(names.BATCH_SIZE, "Requests per predict call when batching.",
                                  [names.API_LABEL], buckets=BATCH_SIZE_BUCKETS, registry=registry),
             batch_wait=Histogram(names.BATCH_WAIT, "Time a request waited for its batch.",
@@ -73,8 +82,7 @@ class RuntimeMetrics:
             **_stream_metrics(registry),
         )
         metrics.max_concurrency.labels(api).set(max_concurrency)
-        for gauge in (metrics.in_flight, metrics.queue_length, metrics.busy_slots, metrics.abandoned_calls,
-                      metrics.open_connections):
+        for gauge in metrics.live_gauges:
             gauge.labels(api).set(0)
         for histogram in (metrics.stream_first_item, metrics.stream_duration, metrics.stream_items):
             histogram.labels(api)  # exported from the start (at 0), like every reason below

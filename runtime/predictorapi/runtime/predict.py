@@ -7,7 +7,6 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 from prometheus_client import Counter
@@ -16,9 +15,10 @@ from starlette.responses import Response
 
 from predictorapi.runtime.batching import BatchFailed
 from predictorapi.runtime.codec import BadPayload, UnserialisableResult, decode_payload, encode_result
+from predictorapi.runtime.deadlines import Deadlines
 from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.invocation import Invoke
-from predictorapi.runtime.limits import Overloaded
+from predictorapi.runtime.limits import Overloaded, RunSlot
 from predictorapi.runtime.state import RuntimeState
 from predictorapi.runtime.streaming import (
     StreamContext,
@@ -48,10 +48,11 @@ def predict_endpoint(state: RuntimeState) -> Endpoint:
     # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
     latency = state.metrics.latency.labels(api)
     requests_by_code: dict[int, Counter] = {}
+    deadlines = Deadlines(state.settings.request_timeout_seconds)
 
     async def predict_route(request: Request) -> Response:
         started = time.perf_counter()
-        response = await predict(state, request)
+        response = await predict(state, request, deadlines)
         counter = requests_by_code.get(response.status_code)
         if counter is None:
             counter = requests_by_code[response.status_code] = state.metrics.requests.labels(
@@ -63,8 +64,9 @@ def predict_endpoint(state: RuntimeState) -> Endpoint:
     return predict_route
 
 
-async def predict(state: RuntimeState, request: Request) -> Response:
-    """Answer one prediction request: the predictor's result, or the runtime's error shape."""
+async def predict(state: RuntimeState, request: Request, deadlines: Deadlines) -> Response:
+    """Answer one prediction request within its deadline: the predictor's result, or the runtime's error
+    shape."""
     invoke = state.invoke
     if invoke is None:
         reason = "predictor failed to load" if state.load_error else "predictor is still loading"
@@ -73,7 +75,7 @@ async def predict(state: RuntimeState, request: Request) -> Response:
     if refused is not None:
         return refused
     try:
-        return encode_result(await _admitted(state, invoke, request))
+        return encode_result(await _admitted(state, invoke, request, deadlines))
     except Exception as exc:
         return _failure(state, exc)
 
@@ -102,33 +104,39 @@ def _authorized(request: Request, key: str) -> bool:
     return hmac.compare_digest(given.encode(), key.encode())
 
 
-async def _admitted(state: RuntimeState, invoke: Invoke, request: Request) -> Any:
-    """Admit the request, then read, decode and predict within the per-request timeout. A stream (a
-    generator) keeps the admission and its run slot: they pass to its :class:`StreamResponse`."""
-    settings = state.settings
-    timeout_s = settings.request_timeout_seconds
-    async with AsyncExitStack() as held:
-        await held.enter_async_context(state.limiter.admit())
-        started, deadline = time.perf_counter(), asyncio.get_running_loop().time() + timeout_s
-        timer = asyncio.timeout_at(deadline)
-        try:
-            async with timer:
-                kwargs = await _predict_kwargs(state, request)
-                if state.batcher is not None:  # the batch takes one concurrency slot
-                    return _not_a_stream(await state.batcher.submit(kwargs))
-                slot = await held.enter_async_context(state.limiter.slot())
-                result = await invoke(kwargs, slot)
-                items = as_items(result, state.executor)
-                if items is None:
-                    return result
-                first = await first_item(items, slot, settings.stream_idle_timeout_seconds)
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            raise RequestTimedOut(f"prediction took longer than {timeout_s}s") from None
-        context = StreamContext(items, slot, held.pop_all(), started, deadline,
-                                settings.stream_idle_timeout_seconds, state.metrics, settings.api_name)
-        return StreamResponse(context, first, wants_sse(request))
+async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines) -> Any:
+    """Admit the request, then read, decode and predict before its deadline. A stream (a generator) keeps
+    the admission and its run slot: they pass to its :class:`StreamResponse`."""
+    settings, limiter = state.settings, state.limiter
+    limiter.enter()
+    slot: RunSlot | None = None
+    handed_over = False  # to a stream, which releases the slot and the admission when it ends
+    started, deadline = time.perf_counter(), deadlines.start()
+    try:
+        kwargs = await _predict_kwargs(state, request)
+        if state.batcher is not None:  # the batch takes one concurrency slot
+            return _not_a_stream(await state.batcher.submit(kwargs))
+        slot = await limiter.acquire()
+        result = await invoke(kwargs, slot)
+        items = as_items(result, state.executor)
+        if items is None:
+            return result
+        first = await first_item(items, slot, settings.stream_idle_timeout_seconds)
+        context = StreamContext(items, slot, limiter, started, deadline.when, settings.stream_idle_timeout_seconds,
+                                state.metrics, settings.api_name)
+        response = StreamResponse(context, first, wants_sse(request))
+        handed_over = True
+        return response
+    except asyncio.CancelledError:
+        if deadlines.finish(deadline):  # cancelled for being past its deadline
+            raise RequestTimedOut(f"prediction took longer than {settings.request_timeout_seconds}s") from None
+        raise
+    finally:
+        deadlines.finish(deadline)
+        if not handed_over:
+            if slot is not None:
+                slot.finish()
+            limiter.leave()
 
 
 def _not_a_stream(result: Any) -> Any:

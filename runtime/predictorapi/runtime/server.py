@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -16,12 +17,15 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry, multiprocess
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from predictorapi.runtime.app import create_app
 from predictorapi.runtime.logs import configure_logging
+from predictorapi.runtime.replica import ReplicaBoard
 from predictorapi.runtime.settings import RuntimeSettings
 from predictorapi.runtime.state import RuntimeState
+from predictorapi.runtime.worker_logs import tag_worker_logs
 
 log = logging.getLogger("predictorapi.server")
 
@@ -253,7 +257,9 @@ class DrainingServer(uvicorn.Server):
 
     async def on_tick(self, counter: int) -> bool:
         """Close stalled connections; stop once drained (or the grace period is over), or when the
-        predictor failed to load."""
+        predictor failed to load. A worker of several publishes its status and live gauges first."""
+        if self.state.replica is not None:
+            self._publish()
         if self.state.load_error is not None:
             return True
         guard, connections = self.guard, self.server_state.connections
@@ -266,6 +272,17 @@ class DrainingServer(uvicorn.Server):
             if self._drained():
                 return True
         return await super().on_tick(counter)
+
+    def _publish(self) -> None:
+        """This worker's slot on the replica's board, and the values of its live gauges written to its metrics
+        file (they read counters when scraped, `set_function`, which prometheus-client's multiprocess mode
+        cannot export): once per tick, so that the request path pays nothing for them."""
+        state = self.state
+        state.replica.publish(state.status, state.wedged_too_long, state.invoke is not None)
+        for gauge in state.metrics.live_gauges:
+            for family in gauge.collect():
+                for sample in family.samples:
+                    gauge.labels(**sample.labels).set(sample.value)
 
     def _drained(self) -> bool:
         """Whether draining is over: nothing in flight and quiet, or out of time."""
@@ -290,26 +307,43 @@ def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def serve(settings: RuntimeSettings) -> int:
-    """Serve until drained after SIGTERM; returns the process exit code (non-zero on load failure)."""
+def serve(settings: RuntimeSettings, replica: ReplicaBoard | None = None) -> int:
+    """Serve until drained after SIGTERM; returns the process exit code (non-zero on load failure). With
+    `processes > 1` this process supervises that many workers instead (`predictorapi.runtime.supervisor`),
+    each of which serves as one process with its `replica` board; with 1 nothing of that runs."""
+    if settings.processes > 1:
+        from predictorapi.runtime.supervisor import supervise
+
+        return supervise(settings)
     configure_logging(settings.log_json, settings.log_level)
-    app = create_app(settings=settings)
+    worker = {}
+    if replica is not None:
+        tag_worker_logs(replica.index)
+        worker = {"replica": replica, "scraped": _every_worker_metrics()}
+    app = create_app(settings=settings, **worker)
     state: RuntimeState = app.state.runtime
+    state.freeze_heap = True  # this process is the server's own
     guard = ConnectionGuard(state, app)  # its protocol is part of the config; its app is uvicorn's, below
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             http=guard.protocol(), ws="none",
                             timeout_graceful_shutdown=settings.drain_grace_seconds or None,
-                            timeout_keep_alive=settings.keep_alive_seconds, server_header=False)
+                            timeout_keep_alive=settings.keep_alive_seconds, server_header=False,
+                            proxy_headers=False)  # nothing reads the client address: skip its rewrite
     config.load()
-    guard.app = config.loaded_app  # the app as uvicorn wraps it (proxy headers)
+    guard.app = config.loaded_app  # the app as uvicorn wraps it
     server = DrainingServer(config, state, guard)
     log.info("serving %s on http://%s:%d", settings.api_name, settings.host, settings.port)
-    server.run()
+    server.run(sockets=None if replica is None else [_shared_port(settings.host, settings.port)])
     if state.load_error is not None:
         log.error("exiting: %s", state.load_error)
         code = 1
     else:
         code = 0 if server.started else 1
+    return _exit(code)
+
+
+def _exit(code: int) -> int:
+    """`code`, or leave at once (with `code`) when a sync `predict` is still running."""
     stuck = _stuck_predict_threads()
     if stuck:
         # A hung sync `predict` cannot be interrupted, and the interpreter would wait for its thread
@@ -320,6 +354,23 @@ def serve(settings: RuntimeSettings) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _every_worker_metrics() -> CollectorRegistry:
+    """A registry that reads every worker's metrics files (`PROMETHEUS_MULTIPROC_DIR`): the replica's totals."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def _shared_port(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` with SO_REUSEPORT, beside the replica's other workers' own: the kernel
+    spreads new connections across them (why, in `predictorapi.runtime.supervisor`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def _stuck_predict_threads(timeout: float = 1.0) -> list[threading.Thread]:

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, Future
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from predictorapi.runtime.codec import encode_json
 from predictorapi.runtime.invocation import PredictorExited
-from predictorapi.runtime.limits import RunSlot
+from predictorapi.runtime.limits import ConcurrencyLimiter, RunSlot
 from predictorapi.runtime.logs import request_id_var
 from predictorapi.runtime.metrics import RuntimeMetrics
 
@@ -148,8 +147,14 @@ class SyncItems:
         await asyncio.shield(asyncio.wrap_future(closing))
 
 
+_NOT_STREAMS = (dict, list, str, int, float, bool, type(None), bytes, tuple)
+"""What `predict` usually returns: never an iterator (checked before the slower ABC checks)."""
+
+
 def as_items(result: Any, executor: Executor) -> Items | None:
     """`predict`'s result as a stream when it is a generator or an iterator (sync or async), else None."""
+    if type(result) in _NOT_STREAMS:
+        return None
     if isinstance(result, AsyncIterator):  # async generators included
         return AsyncItems(result)
     if isinstance(result, Iterator):  # generators included; not str, bytes, lists or dicts (iterables only)
@@ -209,8 +214,8 @@ class StreamContext:
 
     items: Items
     slot: RunSlot
-    held: AsyncExitStack
-    """The admission and the run slot, released when the stream ends."""
+    limiter: ConcurrencyLimiter
+    """Whose admission the stream holds, with `slot`: both released when the stream ends."""
     started: float
     """`time.perf_counter()` at admission."""
     deadline: float
@@ -296,7 +301,8 @@ class StreamResponse(Response):
         context, api, reason = self.context, self.context.api, self.outcome
         if reason != "complete":
             await context.items.close(context.slot)
-        await context.held.aclose()
+        context.slot.finish()
+        context.limiter.leave()
         metrics = context.metrics
         metrics.stream_duration.labels(api).observe(time.perf_counter() - context.started)
         metrics.stream_items.labels(api).observe(self.sent)

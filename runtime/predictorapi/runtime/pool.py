@@ -1,0 +1,153 @@
+"""The thread pool that runs sync `predict` calls (and the steps of sync streams) off the event loop.
+
+:class:`PredictPool` is a `concurrent.futures.Executor` whose fast path, :meth:`PredictPool.start`, hands
+a call to a thread and its result back to the loop with nothing but a queue put and one
+`call_soon_threadsafe`: no `concurrent.futures.Future` (a condition variable per call) chained to an
+asyncio future, as `run_in_executor` does. The threads are started up front, so a call never waits for
+one to be created, and are named `predict_N` (the server looks for them at exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+THREAD_PREFIX = "predict"
+
+
+class PoolCall:
+    """One call handed to the pool: its loop-side `future`, and whether a thread has started it."""
+
+    __slots__ = ("_callbacks", "_fn", "_loop", "_pool", "done", "dropped", "future", "started")
+
+    def __init__(self, pool: PredictPool, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = pool
+        self._fn = fn
+        self._loop = loop
+        self._callbacks: list[Callable[[PoolCall], None]] = []
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.started = self.done = self.dropped = False
+
+    def drop(self) -> bool:
+        """Make sure the call never starts: True unless a thread has already started it."""
+        with self._pool.lock:
+            if not self.started:
+                self.dropped = True
+            return self.dropped
+
+    def add_done_callback(self, callback: Callable[[PoolCall], None]) -> None:
+        """Run `callback(self)` when the call has returned (at once if it has), on the pool's thread."""
+        with self._pool.lock:
+            if not self.done:
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def run(self) -> None:
+        """Run the call on this (pool) thread, unless it was dropped; hand its outcome to the loop."""
+        with self._pool.lock:
+            if self.dropped:
+                return
+            self.started = True
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = self._fn()
+        except BaseException as exc:  # handed to the awaiting request, as a Future does
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the outcome
+            self._loop.call_soon_threadsafe(_settle, self.future, result, error)
+        with self._pool.lock:
+            self.done = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled: the request gave up on the call
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class PredictPool(Executor):
+    """`size` threads running calls from one queue, in order."""
+
+    def __init__(self, size: int) -> None:
+        self.lock = threading.Lock()
+        """Guards each call's started/dropped/done state (held for a few instructions at a time)."""
+        self._queue: queue.SimpleQueue[PoolCall | _Submitted | None] = queue.SimpleQueue()
+        self._shutdown = False
+        self._threads = [threading.Thread(target=self._work, name=f"{THREAD_PREFIX}_{index}", daemon=True)
+                         for index in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def start(self, fn: Callable[[], Any]) -> PoolCall:
+        """Queue `fn()` for a thread (on the event loop); await the returned call's `future` for its result."""
+        if self._shutdown:
+            raise RuntimeError("the predict pool is shut down")
+        call = PoolCall(self, fn, asyncio.get_running_loop())
+        self._queue.put(call)
+        return call
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """`Executor.submit`: `fn(*args, **kwargs)` on a pool thread, as a `concurrent.futures.Future`."""
+        if self._shutdown:
+            raise RuntimeError("the predict pool is shut down")
+        task = _Submitted(fn, args, kwargs)
+        self._queue.put(task)
+        return task.future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the threads once the queue is empty (`cancel_futures`: drop what has not started)."""
+        self._shutdown = True
+        if cancel_futures:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    _cancel(self._queue.get_nowait())
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            item.run()
+            del item  # do not keep the last call's arguments and result alive while idle
+
+
+class _Submitted:
+    """A call from :meth:`PredictPool.submit`, with its `concurrent.futures.Future`."""
+
+    __slots__ = ("args", "fn", "future", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.future: Future[Any] = Future()
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            self.future.set_result(self.fn(*self.args, **self.kwargs))
+        except BaseException as exc:  # the Future carries it, as in ThreadPoolExecutor
+            self.future.set_exception(exc)
+
+
+def _cancel(item: PoolCall | _Submitted | None) -> None:
+    """A queued item that will not run: its awaiting side learns so."""
+    if isinstance(item, PoolCall):
+        if item.drop():
+            item.future.get_loop().call_soon_threadsafe(item.future.cancel)
+    elif item is not None:
+        item.future.cancel()

@@ -1,0 +1,191 @@
+"""`processes > 1` (`spec.processesPerReplica`): one supervisor process runs that many runtime workers.
+
+Each worker is a fresh interpreter (`python -m predictorapi.runtime.worker`, not a fork: forking a process
+with threads is unsafe, and a predictor's libraries, CUDA's for one, must initialise in the process that uses
+them) that loads the predictor and serves with the single-process machinery unchanged (`DrainingServer`,
+`ConnectionGuard`, the limiter), with its share of `max_concurrency`, `max_queue_length` and `threads`
+(:func:`~predictorapi.runtime.replica.share`): the limits are per replica, split per process, so one process
+can refuse a request while another has room.
+
+**One port, one socket per worker.** Each worker binds its own listening socket to the same host and port
+with SO_REUSEPORT, and the kernel hashes every new connection to one of them: connections spread evenly. One
+socket bound here and inherited by every worker would leave them all waiting on one accept queue, where the
+kernel wakes waiters in an order that piles connections onto a few processes (the known epoll imbalance of
+pre-fork servers). The cost: a connection stays with the worker it was hashed to, even while that worker is
+busy and another idle (keep-alive connections from a proxy spread the same way).
+
+**Metrics** use prometheus-client's multiprocess mode: this process points `PROMETHEUS_MULTIPROC_DIR` at a
+fresh temporary folder before any worker starts, every worker writes its metrics there, and a scrape of any
+worker reads them all (counters and histograms summed, in-flight and the other live gauges summed over live
+workers, the load time the max); a dead worker's live gauges are dropped (`mark_process_dead`).
+
+**Readiness and liveness** are the replica's: a board in that folder (:mod:`predictorapi.runtime.replica`)
+lets any worker answer `/readyz` 200 only while every worker has loaded and none is draining, failed or
+wedged, and `/healthz` 503 when any has been wedged for `wedged_seconds`.
+
+**Signals.** SIGTERM or SIGINT here is forwarded to every worker, which drains as a single process does; a
+second one is forwarded too (the workers then stop at once). This process exits when every worker has,
+non-zero when any failed. Workers run in their own process group (a terminal's Ctrl-C reaches them once,
+through here) and get SIGTERM from the kernel if this process dies without stopping them.
+
+**A worker that dies** after its predictor loaded (a crash, SIGKILL, the OOM killer) is restarted at once,
+as gunicorn and uvicorn's supervisors do: the other workers keep serving, `/readyz` answers 503 until the
+replacement has loaded (the whole replica is not ready meanwhile), counters keep their totals. A worker that
+exits before its predictor loaded (the predictor fails to load, the port cannot be bound) stops the replica
+(the others drain) and this process exits non-zero, so that Kubernetes reports and backs off the failure
+rather than this process restart-looping it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from predictorapi.contracts.env import setting_env
+from predictorapi.runtime.logs import configure_logging
+from predictorapi.runtime.replica import BOARD_FILE, METRICS_DIR_ENV, WORKER_ENV, ReplicaBoard, share
+from predictorapi.runtime.settings import RuntimeSettings
+
+log = logging.getLogger("predictorapi.supervisor")
+
+POLL_SECONDS = 0.1
+"""How often the supervisor looks for exited workers."""
+KILL_AFTER_GRACE_SECONDS = 10.0
+"""Once stopping, workers still running this long after `drain_grace_seconds` are killed."""
+WORKER_MODULE = "predictorapi.runtime.worker"
+
+
+def supervise(settings: RuntimeSettings) -> int:
+    """Run `settings.processes` workers until they have all exited; the exit code (non-zero if any failed)."""
+    configure_logging(settings.log_json, settings.log_level)
+    directory = Path(tempfile.mkdtemp(prefix="predictorapi-metrics-"))
+    try:
+        return Supervisor(settings, directory).run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_settings(settings: RuntimeSettings, index: int) -> RuntimeSettings:
+    """Worker `index`'s settings: the replica's, for one process serving its share of the per-replica limits."""
+    count = settings.processes
+    threads = None if settings.threads is None else max(1, share(settings.threads, count, index))
+    return settings.model_copy(update={"max_concurrency": share(settings.max_concurrency, count, index),
+                                       "max_queue_length": share(settings.max_queue_length, count, index),
+                                       "threads": threads, "processes": 1})
+
+
+def settings_env(settings: RuntimeSettings, base: dict[str, str]) -> dict[str, str]:
+    """`base` (an environment) with `settings` as the `PREDICTORAPI_*` variables a worker reads them from."""
+    env = dict(base)
+    for name, value in settings.model_dump().items():
+        key = setting_env(name)
+        if value is None:
+            env.pop(key, None)
+        elif isinstance(value, dict | list):
+            env[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+class Supervisor:
+    """Starts the workers, forwards signals to them, restarts or stops them as they exit."""
+
+    def __init__(self, settings: RuntimeSettings, directory: Path) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.board = ReplicaBoard.create(directory / BOARD_FILE, settings.processes)
+        self.workers: dict[int, subprocess.Popen] = {}
+        self.stopping = False
+        self.kill_at: float | None = None
+        self.code = 0
+        self.forwarded: list[int] = []  # signals forwarded, not yet logged (a handler must not log: locks)
+
+    def run(self) -> int:
+        """Start every worker and supervise them until all have exited."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._forward)
+        log.info("supervising %d worker processes of %s on port %d", self.settings.processes,
+                 self.settings.api_name, self.settings.port)
+        for index in range(self.settings.processes):
+            if not self.stopping:
+                self._start(index)
+        while self.workers:
+            time.sleep(POLL_SECONDS)
+            self._log_forwarded()
+            for index, proc in list(self.workers.items()):
+                if proc.poll() is not None:
+                    self._exited(index, proc)
+            if self.kill_at is not None and time.monotonic() >= self.kill_at:
+                self._kill_the_rest()
+        self._log_forwarded()
+        return self.code
+
+    def _log_forwarded(self) -> None:
+        while self.forwarded:
+            log.info("%s: forwarded to the workers", signal.Signals(self.forwarded.pop(0)).name)
+
+    def _start(self, index: int) -> None:
+        env = settings_env(worker_settings(self.settings, index), os.environ)
+        env.update({WORKER_ENV: str(index), METRICS_DIR_ENV: str(self.directory)})
+        proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], env=env, process_group=0)
+        self.workers[index] = proc
+        log.info("started worker %d (pid %d)", index, proc.pid)
+
+    def _forward(self, sig: int, frame: FrameType | None) -> None:
+        """A signal handler: pass `sig` on to every worker (the first one starts the replica's drain)."""
+        self.forwarded.append(sig)
+        self._stop()
+        for proc in list(self.workers.values()):
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):  # it just exited; the loop reaps it
+                    os.kill(proc.pid, sig)
+
+    def _stop(self) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.kill_at = time.monotonic() + self.settings.drain_grace_seconds + KILL_AFTER_GRACE_SECONDS
+
+    def _exited(self, index: int, proc: subprocess.Popen) -> None:
+        """Worker `index` exited: done (stopping), restarted (it had loaded) or fatal (it had not)."""
+        del self.workers[index]
+        from prometheus_client import multiprocess  # here: the supervisor has no metrics of its own
+
+        multiprocess.mark_process_dead(proc.pid, str(self.directory))
+        code = proc.returncode
+        if self.stopping:
+            log.info("worker %d (pid %d) exited with %d", index, proc.pid, code)
+            self.code = self.code or _exit_status(code)
+        elif self.board.loaded(index):
+            log.warning("worker %d (pid %d) exited with %d after loading; restarting it", index, proc.pid, code)
+            self.board.reset(index)
+            self._start(index)
+        else:
+            self.code = _exit_status(code) or 1
+            log.error("worker %d (pid %d) exited with %d before its predictor loaded; stopping the replica",
+                      index, proc.pid, code)
+            self._stop()
+            for other in self.workers.values():
+                other.send_signal(signal.SIGTERM)
+
+    def _kill_the_rest(self) -> None:
+        log.error("workers still running %.0fs after the grace period; killing them", KILL_AFTER_GRACE_SECONDS)
+        for proc in self.workers.values():
+            proc.kill()
+        self.code = self.code or 1
+        self.kill_at = None
+
+
+def _exit_status(returncode: int) -> int:
+    """A worker's return code as a shell would report it: killed by signal N is 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode

@@ -1,0 +1,257 @@
+"""`processes > 1` (`spec.processesPerReplica`): a supervisor runs that many worker processes on one port.
+
+Real processes (`python -m predictorapi`) on loopback. Which worker a connection reaches is the kernel's
+choice (SO_REUSEPORT), so the tests open kept-alive connections until they hold some to each worker (a
+connection stays with its worker) and act through those; requests are held in `predict` on file flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support.runtimes import runtime_in
+from support.soak import Runtime
+
+API = "workers"
+HANG_GUARD = 120.0
+
+# Answers with its pid. Payload `hold`: waits for config["release"]; `exit`: the process exits with 3.
+# config["claim"]: the first worker to create this file is the odd one: it fails to load (config["fail_one"])
+# or waits in __init__ for config["release_init"] (config["block_one"]). config["hold_init"]: while that
+# file exists, every worker that starts waits in __init__ for config["release_init"].
+PREDICTOR = """
+    import os
+    import time
+
+
+    def wait_for(path):
+        while not os.path.exists(path):
+            time.sleep(0.01)
+
+
+    class PythonPredictor:
+        def __init__(self, config):
+            self.config = config
+            if config.get("claim"):
+                try:
+                    os.close(os.open(config["claim"], os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    pass
+                else:
+                    if config.get("fail_one"):
+                        raise RuntimeError("this worker fails to load")
+                    wait_for(config["release_init"])
+            if config.get("hold_init") and os.path.exists(config["hold_init"]):
+                wait_for(config["release_init"])
+
+        def predict(self, payload):
+            if payload.get("hold"):
+                wait_for(self.config["release"])
+            if payload.get("exit"):
+                os._exit(3)
+            return {"pid": os.getpid()}
+"""
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample's value from one scrape of `/metrics` (a new connection: any worker)."""
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    raise KeyError(f"{name}{labels} not exported")
+
+
+def eventually(check, what: str) -> None:
+    """Wait until `check()` is true (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not check():
+        assert time.monotonic() < deadline, f"not {what} after {HANG_GUARD}s"
+        time.sleep(0.05)
+
+
+def connections_to_each_worker(url: str, stack: ExitStack, workers: int = 2,
+                               each: int = 2) -> dict[int, list[httpx.Client]]:
+    """`each` kept-alive connections to every one of `workers` workers, by worker pid."""
+    found: dict[int, list[httpx.Client]] = defaultdict(list)
+    for _ in range(400):
+        client = stack.enter_context(httpx.Client(base_url=url, timeout=HANG_GUARD))
+        response = client.post("/", json={})
+        if response.status_code != 200:
+            continue
+        pid = response.json()["pid"]
+        if len(found[pid]) < each:
+            found[pid].append(client)
+        if len(found) == workers and all(len(c) == each for c in found.values()):
+            return dict(found)
+    raise AssertionError(f"connections reached {len(found)} worker(s) only")
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    config = {"release": str(tmp_path / "release"), "hold_init": str(tmp_path / "hold-init"),
+              "release_init": str(tmp_path / "release-init")}
+    with runtime_in(tmp_path, PREDICTOR, api_name=API, processes=2, max_concurrency=8, max_queue_length=0,
+                    predictor_config=config, drain_min_seconds=0, drain_quiet_seconds=0.2,
+                    request_timeout_seconds=300) as runtime:
+        yield runtime
+
+
+def test_both_workers_serve_and_one_scrape_shows_the_replica_totals(runtime: Runtime) -> None:
+    with ExitStack() as stack:
+        workers = connections_to_each_worker(runtime.url, stack)
+        assert runtime.pid not in workers
+        sent = 0
+        for clients in workers.values():
+            for client in clients:
+                for _ in range(3):
+                    assert client.post("/", json={}).status_code == 200
+                    sent += 1
+    answered = metric(runtime.url, "predictorapi_requests_total", api=API, code="200")
+    assert answered >= sent + 4  # every request on every worker, the probing ones included
+    assert metric(runtime.url, "predictorapi_request_duration_seconds_count", api=API) == answered
+    assert metric(runtime.url, "predictorapi_max_concurrency", api=API) == 8  # 4 + 4
+    log = runtime.log()
+    assert "predictorapi.access worker=0 [" in log and "predictorapi.access worker=1 [" in log
+
+
+def test_in_flight_requests_are_summed_across_workers(runtime: Runtime, tmp_path: Path) -> None:
+    with ExitStack() as stack, ThreadPoolExecutor(8) as pool:
+        workers = connections_to_each_worker(runtime.url, stack)
+        held = [pool.submit(client.post, "/", json={"hold": True}) for c in workers.values() for client in c]
+        eventually(lambda: metric(runtime.url, "predictorapi_in_flight_requests", api=API) == 4, "4 in flight")
+        assert metric(runtime.url, "predictorapi_busy_slots", api=API) == 4
+        assert not any(future.done() for future in held)
+        (tmp_path / "release").touch()
+        assert [future.result().status_code for future in held] == [200] * 4
+    eventually(lambda: metric(runtime.url, "predictorapi_in_flight_requests", api=API) == 0, "0 in flight")
+
+
+def test_ready_only_once_every_worker_has_loaded(tmp_path: Path) -> None:
+    config = {"claim": str(tmp_path / "claim"), "release_init": str(tmp_path / "release-init")}
+    runtime = Runtime(_predictor(tmp_path), tmp_path / "runtime.log", api_name=API, processes=2,
+                      predictor_config=config)
+    with runtime, ExitStack() as stack:
+        loaded: list[httpx.Client] = []
+
+        def a_loaded_worker_answers() -> bool:
+            client = stack.enter_context(httpx.Client(base_url=runtime.url, timeout=HANG_GUARD))
+            try:
+                if client.post("/", json={}).status_code == 200:
+                    loaded.append(client)
+            except httpx.TransportError:  # not listening yet
+                pass
+            return bool(loaded)
+
+        eventually(a_loaded_worker_answers, "served by the worker that loaded")
+        readyz = loaded[0].get("/readyz")  # the loaded worker speaks for the replica
+        assert readyz.status_code == 503
+        assert readyz.json()["status"] == "loading" and sorted(readyz.json()["workers"]) == ["loading", "ready"]
+        (tmp_path / "release-init").touch()
+        runtime.wait_ready(HANG_GUARD)
+        # each worker sees the others' status as of their last tick (0.1 s)
+        eventually(lambda: loaded[0].get("/readyz").status_code == 200, "ready on the first worker too")
+        assert loaded[0].get("/readyz").json() == {"status": "ready", "workers": ["ready", "ready"]}
+
+
+def test_sigterm_drains_every_worker_and_exits_0(runtime: Runtime, tmp_path: Path) -> None:
+    with ExitStack() as stack, ThreadPoolExecutor(8) as pool:
+        workers = connections_to_each_worker(runtime.url, stack)
+        held = [pool.submit(client.post, "/", json={"hold": True}) for c in workers.values() for client in c]
+        eventually(lambda: metric(runtime.url, "predictorapi_in_flight_requests", api=API) == 4, "4 in flight")
+        runtime.terminate()
+        for clients in workers.values():  # each worker drains
+            eventually(lambda c=clients[0]: _status(c) == "draining", "draining")
+        assert runtime.proc.poll() is None and not any(future.done() for future in held)
+        (tmp_path / "release").touch()
+        responses = [future.result() for future in held]
+    assert [r.status_code for r in responses] == [200] * 4
+    assert runtime.wait(HANG_GUARD) == 0
+    log = runtime.log()
+    assert "worker 0 (pid" in log and "worker 1 (pid" in log and "exited with 0" in log
+
+
+def test_a_second_sigterm_stops_every_worker_at_once(runtime: Runtime) -> None:
+    with ExitStack() as stack, ThreadPoolExecutor(8) as pool:
+        workers = connections_to_each_worker(runtime.url, stack, each=1)
+        held = [pool.submit(client.post, "/", json={"hold": True}) for c in workers.values() for client in c]
+        eventually(lambda: metric(runtime.url, "predictorapi_in_flight_requests", api=API) == 2, "2 in flight")
+        runtime.terminate()
+        for clients in workers.values():
+            eventually(lambda c=clients[0]: _status(c) == "draining", "draining")
+        runtime.terminate()  # the requests are never released: only the forced stop ends them
+        runtime.wait(HANG_GUARD)
+        outcomes = [future.exception() or future.result() for future in held]
+    # cut short: a 500 from the stopping worker, or the connection closed
+    assert all(isinstance(o, httpx.TransportError) or o.status_code == 500 for o in outcomes), outcomes
+    assert runtime.log().count("SIGTERM: forwarded to the workers") == 2
+
+
+@pytest.mark.parametrize("crash", ["sigkill", "exit"])
+def test_a_crashed_worker_is_restarted_and_the_replica_is_unready_meanwhile(
+        runtime: Runtime, tmp_path: Path, crash: str) -> None:
+    with ExitStack() as stack:
+        workers = connections_to_each_worker(runtime.url, stack)
+        before = metric(runtime.url, "predictorapi_requests_total", api=API, code="200")
+        (tmp_path / "hold-init").touch()  # the replacement will wait in __init__
+        victim, survivor = list(workers)
+        if crash == "sigkill":
+            os.kill(victim, signal.SIGKILL)
+        else:
+            with pytest.raises(httpx.TransportError):
+                workers[victim][0].post("/", json={"exit": True})
+        survivor_client = workers[survivor][0]
+        eventually(lambda: survivor_client.get("/readyz").status_code == 503, "unready while restarting")
+        assert survivor_client.get("/readyz").json()["status"] in ("starting", "loading")
+        assert survivor_client.post("/", json={}).json() == {"pid": survivor}  # the survivor keeps serving
+        assert runtime.proc.poll() is None
+        (tmp_path / "release-init").touch()
+        runtime.wait_ready(HANG_GUARD)
+        after = connections_to_each_worker(runtime.url, stack, each=1)
+    assert survivor in after and victim not in after
+    assert metric(runtime.url, "predictorapi_requests_total", api=API, code="200") > before  # totals kept
+    assert "exited with" in runtime.log() and "restarting it" in runtime.log()
+
+
+def test_a_worker_that_fails_to_load_stops_the_replica(tmp_path: Path) -> None:
+    config = {"claim": str(tmp_path / "claim"), "fail_one": True}
+    with Runtime(_predictor(tmp_path), tmp_path / "runtime.log", api_name=API, processes=2,
+                 predictor_config=config, drain_min_seconds=0, drain_quiet_seconds=0.2) as runtime:
+        code = runtime.wait(HANG_GUARD)
+        log = runtime.log()
+    assert code != 0, log
+    assert "this worker fails to load" in log and "before its predictor loaded; stopping the replica" in log
+    assert "restarting" not in log
+
+
+def test_json_log_lines_name_their_worker(tmp_path: Path) -> None:
+    with runtime_in(tmp_path, PREDICTOR, api_name=API, processes=2, log_json=True) as runtime:
+        with ExitStack() as stack:
+            connections_to_each_worker(runtime.url, stack, each=1)
+        runtime.stop()
+        records = [json.loads(line) for line in runtime.log().splitlines() if line.startswith("{")]
+    access = [r for r in records if r["logger"] == "predictorapi.access"]
+    assert {r["worker"] for r in access} == {0, 1}
+    assert all(r["message"].startswith("POST / 200") for r in access if r["path"] == "/")
+
+
+def _predictor(directory: Path) -> Path:
+    path = directory / "predictor.py"
+    path.write_text(textwrap.dedent(PREDICTOR))
+    return path
+
+
+def _status(client: httpx.Client) -> str:
+    return client.get("/readyz").json()["status"]
