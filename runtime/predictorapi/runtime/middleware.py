@@ -20,6 +20,7 @@ def new_request_id() -> str:
     unique, not unguessable: a client may choose its own with `X-Request-ID`)."""
     return f"{random.getrandbits(128):032x}"
 
+
 class RequestIdMiddleware:
     """Give every request an id (from `X-Request-ID` or new), echo it, and log one access line."""
 
