@@ -6,12 +6,11 @@ one function for both means a manifest serves the same way on a laptop and in a 
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 
 from predictorapi.artifacts.uri import cache_key
 from predictorapi.artifacts.uri import parse as parse_model_uri
-from predictorapi.contracts.env import setting_env
+from predictorapi.contracts.env import settings_env
 from predictorapi.contracts.pod import MODEL_DIR
 from predictorapi.spec import PredictorAPISpec
 
@@ -36,13 +35,7 @@ def runtime_settings(name: str, spec: PredictorAPISpec) -> dict[str, object]:
 
 def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
     """The same settings as `PREDICTORAPI_*` environment variable strings."""
-    env: dict[str, str] = {}
-    for key, value in runtime_settings(name, spec).items():
-        if value is None:  # unset in the spec: the runtime's own default (e.g. no stream idle timeout)
-            continue
-        text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else str(value)
-        env[setting_env(key)] = text
-    return env
+    return settings_env(runtime_settings(name, spec))  # unset in the spec (None): the runtime's own default
 
 
 def pod_model_path(spec: PredictorAPISpec) -> str | None:

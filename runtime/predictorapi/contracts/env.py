@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 ENV_PREFIX = "PREDICTORAPI_"
 """Prefix of every runtime setting (`RuntimeSettings` field `max_concurrency` → `PREDICTORAPI_MAX_CONCURRENCY`)."""
 GIT_ENV_PREFIX = f"{ENV_PREFIX}GIT_"
@@ -17,3 +20,19 @@ MODEL_PATH_ENV = f"{ENV_PREFIX}MODEL_PATH"
 def setting_env(field: str) -> str:
     """The environment variable of a runtime setting field, e.g. `api_key` → `PREDICTORAPI_API_KEY`."""
     return ENV_PREFIX + field.upper()
+
+
+def settings_env(values: Mapping[str, object]) -> dict[str, str]:
+    """Runtime settings (field name -> value) as the environment variables the runtime reads them from:
+    lists and objects as compact JSON, booleans as `true`/`false`; a None value is left out (unset: the
+    runtime's own default)."""
+    env: dict[str, str] = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list):
+            text = json.dumps(value, separators=(",", ":"))
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[setting_env(field)] = text
+    return env

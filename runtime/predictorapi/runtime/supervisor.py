@@ -39,7 +39,6 @@ rather than this process restart-looping it.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -48,10 +47,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from predictorapi.contracts.env import setting_env
+from predictorapi.contracts.env import setting_env, settings_env
 from predictorapi.runtime.logs import configure_logging
 from predictorapi.runtime.replica import BOARD_FILE, METRICS_DIR_ENV, WORKER_ENV, ReplicaBoard, share
 from predictorapi.runtime.settings import RuntimeSettings
@@ -84,18 +84,11 @@ def worker_settings(settings: RuntimeSettings, index: int) -> RuntimeSettings:
                                        "threads": threads, "processes": 1})
 
 
-def settings_env(settings: RuntimeSettings, base: dict[str, str]) -> dict[str, str]:
+def worker_env(settings: RuntimeSettings, base: Mapping[str, str]) -> dict[str, str]:
     """`base` (an environment) with `settings` as the `PREDICTORAPI_*` variables a worker reads them from."""
-    env = dict(base)
-    for name, value in settings.model_dump().items():
-        key = setting_env(name)
-        if value is None:
-            env.pop(key, None)
-        elif isinstance(value, dict | list):
-            env[key] = json.dumps(value, separators=(",", ":"))
-        else:
-            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
+    values = settings.model_dump()
+    unset = {setting_env(name) for name, value in values.items() if value is None}
+    return {**{key: value for key, value in base.items() if key not in unset}, **settings_env(values)}
 
 
 class Supervisor:
@@ -136,7 +129,7 @@ class Supervisor:
             log.info("%s: forwarded to the workers", signal.Signals(self.forwarded.pop(0)).name)
 
     def _start(self, index: int) -> None:
-        env = settings_env(worker_settings(self.settings, index), os.environ)
+        env = worker_env(worker_settings(self.settings, index), os.environ)
         env.update({WORKER_ENV: str(index), METRICS_DIR_ENV: str(self.directory)})
         proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], env=env, process_group=0)
         self.workers[index] = proc
