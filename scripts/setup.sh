@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything predictorapi needs to serve and to run its tests: the Python side into ./.venv,
-# and the system tools the tests run (promtool/prometheus, shellcheck, npm from Debian/Ubuntu packages;
-# kubectl, the official binary). System tools are installed when this runs as root or with passwordless
+# and the system tools the tests run (promtool/prometheus, shellcheck, npm, and the container tier's podman,
+# runc and mmdebstrap from Debian/Ubuntu packages; kubectl, the official binary). System tools are installed when this runs as root or with passwordless
 # sudo; otherwise a missing one stops the script with a message naming it, before anything else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,13 @@ packages=()
 have promtool || packages+=(prometheus)
 have shellcheck || packages+=(shellcheck)
 have npm || packages+=(npm)
+# The container tier (tests/containers): podman builds the Dockerfiles and plays rendered pods, on runc
+# (crun refuses some kernels' hybrid cgroups), with catatonit as the pods' init; mmdebstrap makes the base
+# image from Debian packages where no container registry is reachable.
+have podman || packages+=(podman)
+have runc || packages+=(runc)
+[ -x /usr/libexec/podman/catatonit ] || have catatonit || packages+=(catatonit)
+have mmdebstrap || packages+=(mmdebstrap)
 if [ ${#packages[@]} -gt 0 ] && have apt-get && may_install; then
   echo "setup.sh: installing ${packages[*]} (apt-get)"
   $SUDO apt-get update -qq >/dev/null
@@ -47,6 +54,9 @@ have promtool || missing+=("promtool and prometheus: the Debian/Ubuntu package '
 have shellcheck || missing+=("shellcheck: the Debian/Ubuntu package 'shellcheck'")
 have npm || missing+=("npm (Node.js 18 or newer): the Debian/Ubuntu package 'npm'")
 have kubectl || missing+=("kubectl $KUBECTL_VERSION or newer: https://kubernetes.io/docs/tasks/tools/")
+have podman || missing+=("podman (the container tests): the Debian/Ubuntu package 'podman'")
+have runc || missing+=("runc (podman's runtime in the container tests): the Debian/Ubuntu package 'runc'")
+have mmdebstrap || missing+=("mmdebstrap (the container tests' base image): the Debian/Ubuntu package 'mmdebstrap'")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: the test suite needs these tools, which are missing and were not installed" >&2
   echo "(run this script as root or with passwordless sudo to install them, or install them yourself):" >&2

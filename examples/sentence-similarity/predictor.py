@@ -22,7 +22,9 @@ class PythonPredictor:
         self.normalize = bool(config.get("normalize", True))
 
     def _embed(self, texts):
-        return self.model.encode(texts, normalize_embeddings=self.normalize, convert_to_tensor=True)
+        # No progress bar: it would be written into the JSON log stream on every request.
+        return self.model.encode(texts, normalize_embeddings=self.normalize, convert_to_tensor=True,
+                                 show_progress_bar=False)
 
     def predict(self, payload):
         if not isinstance(payload, dict):

@@ -13,6 +13,9 @@ def main() -> None:
 
     settings = OperatorSettings()
     standalone = settings.standalone
+    # As `kopf run` does before running: INFO logs to stderr (kopf.run() alone leaves logging unconfigured,
+    # so `kubectl logs` would show only warnings).
+    kopf.configure(debug=False, verbose=False, quiet=False, log_prefix=True)  # `[namespace/name]` on object lines
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

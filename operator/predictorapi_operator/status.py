@@ -103,33 +103,55 @@ def pod_problem(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
         for init in status.get("initContainerStatuses") or []:
             if (init_name := init.get("name")) not in FAILING_INIT_CONTAINERS:
                 continue
-            default = termination.MODEL_DOWNLOAD_FAILED if init_name == MODEL_CONTAINER else termination.DEFAULT_REASON
+            default = termination.default_reason(init_name)
             for state in (init.get("state") or {}, init.get("lastState") or {}):
                 terminated = state.get("terminated") or {}
                 if terminated and terminated.get("exitCode", 0) != 0:
-                    line = _one_line(terminated.get("message") or terminated.get("reason") or "fetch failed")
+                    line = _one_line(terminated.get("message") or terminated.get("reason") or "fetch failed",
+                                     MESSAGE_LIMIT)  # pip's or git's own words, up to the error itself
                     return termination.parse_failure(line, default)[0], f"{init_name}: {line}"
         for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK_REASONS:
                 last = ((container.get("lastState") or {}).get("terminated") or {})
-                detail = waiting.get("message") or last.get("message") or last.get("reason") or ""
+                # The last termination's message (the runtime's own error line, or its log tail) says why;
+                # the waiting message under CrashLoopBackOff is only Kubernetes' back-off text.
+                detail = last.get("message") or waiting.get("message") or last.get("reason") or ""
                 message = f"pod {name}: container {container.get('name')} is in {waiting['reason']}"
-                return waiting["reason"], _one_line(f"{message}: {detail}" if detail else message)
+                return waiting["reason"], _one_line(f"{message}: {detail}" if detail else message, MESSAGE_LIMIT)
     return None
 
 
 def revision(pods: list[dict[str, Any]]) -> str | None:
     """The commit SHA the newest pod fetched (`fetch-code` termination message), if code comes from git."""
-    def started(pod: dict[str, Any]) -> str:
-        return (pod.get("metadata") or {}).get("creationTimestamp") or ""
-
-    for pod in sorted(pods, key=started, reverse=True):
+    for pod in sorted(pods, key=_started, reverse=True):
         for init in (pod.get("status") or {}).get("initContainerStatuses") or []:
             terminated = (init.get("state") or {}).get("terminated") or {}
             if init.get("name") == FETCH_CONTAINER and terminated.get("exitCode") == 0 and terminated.get("message"):
                 return termination.parse_revision(terminated["message"])
     return None
+
+
+def model_revision(pods: list[dict[str, Any]]) -> str | None:
+    """The revision `spec.model` resolved to in the newest pod (`fetch-model` termination message)."""
+    for pod in sorted(pods, key=_started, reverse=True):
+        for init in (pod.get("status") or {}).get("initContainerStatuses") or []:
+            terminated = (init.get("state") or {}).get("terminated") or {}
+            if init.get("name") == MODEL_CONTAINER and terminated.get("exitCode") == 0 and terminated.get("message"):
+                fetched = termination.parse_model_fetched(terminated["message"])
+                if fetched is not None and fetched.revision:
+                    return fetched.revision
+    return None
+
+
+def _started(pod: dict[str, Any]) -> str:
+    return (pod.get("metadata") or {}).get("creationTimestamp") or ""
+
+
+def _fetches_model(workload: dict[str, Any] | None) -> bool:
+    """Whether the workload's pods download `spec.model` (a `fetch-model` init container)."""
+    pod = (((workload or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    return any(init.get("name") == MODEL_CONTAINER for init in pod.get("initContainers") or [])
 
 
 def rollout(deployment: dict[str, Any]) -> tuple[bool, str]:
@@ -251,6 +273,8 @@ def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str
         "ingressUrl": observed.ingress_url,
         "selector": observed.selector,
         "revision": (revision(observed.pods) or (previous or {}).get("revision")) if observed.from_git else None,
+        "modelRevision": (model_revision(observed.pods) or (previous or {}).get("modelRevision"))
+        if _fetches_model(deployment) else None,
         "canary": canary.canary_status(observed.rollout) if observed.rollout else None,
         "conditions": [
             _condition(type_, *verdict, generation, now, previous_conditions)

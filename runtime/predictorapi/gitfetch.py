@@ -19,7 +19,8 @@ URL, in a command line, in a log line or in a git config file:
   is trusted).
 
 Every failure is a :class:`FetchError` whose ``str()`` is one line, ``"<Reason>: <detail>"``, safe to
-show to users (URL userinfo, query values, fragments and the token are redacted).
+show to users (URL userinfo, query values, fragments and the token are redacted by
+:func:`predictorapi.secrets_scrub.scrub`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path, PurePosixPath
 
 from predictorapi.contracts.env import GIT_ENV_PREFIX as _ENV
 from predictorapi.contracts.termination import REVISION_FILE, failure_message
+from predictorapi.secrets_scrub import redact_url, scrub
 
 DEFAULT_USERNAME = "x-access-token"
 """Username sent with a token when the Secret has no `username` key (GitHub's convention)."""
@@ -47,7 +49,6 @@ MAX_MESSAGE = 1000
 _FATAL_REASONS = ("AuthenticationFailed", "RepositoryUnreachable", "HostKeyVerificationFailed")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,63}$")
-_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s'\"<>`]*)")
 _SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 
 
@@ -81,32 +82,6 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     """Collapse whitespace and newlines into one line of at most `limit` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def redact_url(text: str) -> str:
-    """`text` with every URL in it redacted: its `user:password@` part becomes `***@` (a password may
-    hold `@`), every query value `***` and any fragment `#***`."""
-    return _URL.sub(_redact_one, text)
-
-
-def _redact_one(match: re.Match[str]) -> str:
-    rest = match["rest"]
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
-    authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    elif "@" in tail and ":" in authority and not authority.rpartition(":")[2].isdigit():
-        # `user:pa/ss@host`: an unencoded / ? or # in a password; hide everything up to the last @
-        authority, tail = "***@", tail.rpartition("@")[2]
-        cut = min((i for i in (tail.find(c) for c in "/?#") if i != -1), default=len(tail))
-        authority, tail = authority + tail[:cut], tail[cut:]
-    path, question, query = tail.partition("?")
-    if question:
-        query, hash_, fragment = query.partition("#")
-        query = re.sub(r"[^&;]+", lambda p: p[0].partition("=")[0] + "=***" if "=" in p[0] else "***", query)
-    else:
-        path, hash_, fragment = path.partition("#")
-    return f"{match['scheme']}{authority}{path}{question}{query}{hash_}{'***' if fragment else ''}"
 
 
 def url_transport(url: str) -> str:
@@ -338,10 +313,7 @@ class _Git:
             raise self.classify(_stderr_text(exc.stderr), exc.status) from None
 
     def clean(self, text: str) -> str:
-        text = redact_url(text).replace(self.url, self.shown_url)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text.replace(self.url, self.shown_url), self.secrets)
 
     def classify(self, stderr: str, status: object) -> FetchError:
         """Map git's stderr to a reason and one line naming the repository (never a secret)."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from predictorapi.artifacts.uri import cache_key
 from predictorapi.artifacts.uri import parse as parse_model_uri
 from predictorapi.contracts.env import settings_env
-from predictorapi.contracts.pod import MODEL_DIR
+from predictorapi.contracts.pod import MODEL_DIR, MODEL_LINK
 from predictorapi.spec import PredictorAPISpec
 
 
@@ -39,15 +38,16 @@ def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
 
 
 def pod_model_path(spec: PredictorAPISpec) -> str | None:
-    """Where the runtime container finds `spec.model` (`PREDICTORAPI_MODEL_PATH`): the download's folder in the
-    model volume (`MODEL_DIR/<cache key>`), or `MODEL_DIR/PATH` of a mounted `pvc://CLAIM/PATH`. `predictorapi
-    serve` uses the local folder `predictorapi.artifacts.fetch.model_folder` returns instead."""
+    """Where the runtime container finds `spec.model` (`PREDICTORAPI_MODEL_PATH`): `MODEL_DIR/PATH` of a mounted
+    `pvc://CLAIM/PATH` (PATH normalised, never leaving the claim), or for a download the link `fetch-model`
+    makes to the folder it resolved (its cache key depends on what the store serves, known only then).
+    `predictorapi serve` uses the local folder `predictorapi.artifacts.fetch.model_folder` returns instead."""
     if spec.model is None:
         return None
     uri = parse_model_uri(spec.model.uri)
     if uri.scheme == "pvc":
-        return str(PurePosixPath(MODEL_DIR) / uri.path)
-    return str(PurePosixPath(MODEL_DIR) / cache_key(spec.model.uri, spec.model.revision))
+        return str(PurePosixPath(MODEL_DIR, uri.path))
+    return MODEL_LINK
 
 
 def requirements_file(spec: PredictorAPISpec) -> tuple[str, bool] | None:

@@ -689,9 +689,19 @@ class Predictor(_Model):
     )
     requirements: str | None = _relative_path(
         "pip requirements file of code from `source.git`, relative to the code root (the `source.git.path` folder); "
-        "installed by the `fetch-code` init container onto the import path, cached by the file's sha256. Unset, "
-        "a `requirements.txt` beside the predictor file is installed when there is one. Not with `image` (an "
-        "image installs its own dependencies).", "predictor.requirements", default=None, min_length=1)
+        "installed by the `install-packages` init container (no credentials, only this API's cache folder "
+        "writable) onto the import path, after the runtime's own packages; cached by everything that decides the "
+        "install (the files it pulls in with `-r`/`-c`, local paths, `PIP_*` variables, the runtime image). "
+        "`-r`/`-c` outside the repository, `-e` and index options not listed in `allowedIndexUrls` are refused, as "
+        "are packages shipping a module the runtime or the standard library provides. Unset, a `requirements.txt` "
+        "beside the predictor file is installed when there is one. Not with `image` (an image installs its own "
+        "dependencies).", "predictor.requirements", default=None, min_length=1)
+    allowed_index_urls: list[Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$")]] = (
+        Field(default_factory=list, max_length=16,
+              description="Package index URLs (http(s), no credentials, no query) that requirements files may name "
+              "with `--index-url`/`-i`, `--extra-index-url` or `--find-links`/`-f` (and whose hosts they may name "
+              "with `--trusted-host`); any other index option in a requirements file fails the install. An index "
+              "that needs credentials belongs in `env` as `PIP_INDEX_URL` from a Secret (`valueFrom`)."))
 
     model_config = ConfigDict(
         json_schema_extra=cel(
@@ -701,6 +711,9 @@ class Predictor(_Model):
             ),
             ("!has(self.requirements) || has(self.source)",
              "predictor.requirements needs predictor.source (an image installs its own dependencies)", ".requirements"),
+            ("!has(self.allowedIndexUrls) || size(self.allowedIndexUrls) == 0 || has(self.source)",
+             "predictor.allowedIndexUrls needs predictor.source (an image installs its own dependencies)",
+             ".allowedIndexUrls"),
         )
     )
 
@@ -999,8 +1012,9 @@ class Auth(_Model):
 
 class ModelCache(_Model):
     claim_name: str = _subdomain(
-        "PersistentVolumeClaim in the PredictorAPI's namespace holding downloaded models, one folder per URI + "
-        "revision: replicas starting together download once (a file lock), later ones not at all. "
+        "PersistentVolumeClaim in the PredictorAPI's namespace holding downloaded models, one folder per URI, "
+        "revision (an hf:// branch's commit), endpoint and the version the store reports (ETags, generations): "
+        "replicas starting together download once (a file lock), later ones not at all. "
         "ReadWriteMany when replicas may run on several nodes."
     )
 
@@ -1040,15 +1054,18 @@ class ModelArtifact(_Model):
              "model.uri: an hf:// URI is hf://ORG/NAME, a Hugging Face model repository"),
             ("!self.startsWith('http') || self.matches('^https?://[^/?#@]+([/?#].*)?$')",
              "model.uri: an http(s):// URI needs a host"),
-            (f"!self.startsWith('pvc://') || self.matches('^pvc://{_SUBDOMAIN_RE}(/.*)?$') && " + _MODEL_URI_PATH,
-             "model.uri: a pvc:// URI is pvc://CLAIM/PATH (a claim name: a DNS-1123 subdomain), without '..'"),
+            (f"!self.startsWith('pvc://') || self.matches('^pvc://{_SUBDOMAIN_RE}(/([^/].*)?)?$') && "
+             + _MODEL_URI_PATH,
+             "model.uri: a pvc:// URI is pvc://CLAIM/PATH (a claim name: a DNS-1123 subdomain), a PATH inside the "
+             "claim: without '..' or '//' after the claim"),
         ),
     )
     revision: str | None = Field(
         None,
-        description="hf://: the commit SHA to serve (a branch or tag is resolved when the pod starts; a commit "
-        "is checked). https://: the file's sha256 (64 hex digits), checked after download. s3:// and gs://: a "
-        "label of your choosing, part of the cache key (change it to download again). Not for pvc://.",
+        description="hf://: the commit SHA to serve (a branch or tag is resolved to its commit when the pod "
+        "starts, shown as status.modelRevision; a commit is checked). https://: the file's sha256 (64 hex digits), "
+        "checked after download. s3:// and gs://: a label of your choosing, part of the cache key (so are the "
+        "objects' ETags or generations: new content is downloaded again). Not for pvc://.",
         min_length=1,
         max_length=255,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+:-]*$",
@@ -1067,6 +1084,12 @@ class ModelArtifact(_Model):
         description="Keep downloads on a PersistentVolumeClaim shared by the replicas (download once, reuse). "
         "Without it each pod downloads into an emptyDir.",
     )
+    allow_insecure_http: bool = Field(
+        False,
+        description="Send the secretRef's credentials over plain http:// too (`HTTP_AUTHORIZATION` to an http:// "
+        "URI, `HF_TOKEN` to an http:// `HF_ENDPOINT`): on a network you trust only. Without it such a download "
+        "is refused.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra=cel(
@@ -1078,6 +1101,10 @@ class ModelArtifact(_Model):
              "model.cache does not apply to a pvc:// URI (the claim is mounted as it is)", ".cache"),
             ("!has(self.secretRef) || !self.uri.startsWith('pvc://')",
              "model.secretRef does not apply to a pvc:// URI (nothing is downloaded)", ".secretRef"),
+            ("!has(self.secretRef) || !self.uri.startsWith('http://') || "
+             "(has(self.allowInsecureHttp) && self.allowInsecureHttp)",
+             "model.secretRef over plain http:// would send its credentials in clear: use https://, or set "
+             "model.allowInsecureHttp: true on a network you trust", ".secretRef"),
         )
     )
 
@@ -1263,6 +1290,9 @@ class PredictorAPIStatus(_Model):
     observed_generation: int | None = Field(None, description="The `metadata.generation` last reconciled.")
     selector: str | None = Field(None, description="Label selector of the API's pods (scale subresource).")
     revision: str | None = Field(None, description="Commit SHA of the predictor code, when fetched from git.")
+    model_revision: str | None = Field(
+        None, description="The revision `spec.model` was resolved to by the newest pod (hf://: the commit of a "
+        "branch or tag), when it is downloaded.")
     phase: str | None = Field(None, description="One word summary: Ready, Progressing, Degraded or Pending.")
     canary: CanaryStatus | None = Field(None, description="The canary in flight (spec.rollout.strategy Canary).")
 

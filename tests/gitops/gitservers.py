@@ -1,4 +1,4 @@
-"""Real git servers on loopback for the `predictorapi fetch` tests.
+"""The repository the `predictorapi fetch` tests fetch, and its loopback git servers (see `support.gitservers`):
 
 * `git daemon` (git://, anonymous) serving a bare repository;
 * `git http-backend` behind a tiny threaded HTTP server that demands Basic auth (the https-token case);
@@ -12,29 +12,28 @@ Both serve the same repository, built once per session: two commits on `main`, a
 
 from __future__ import annotations
 
-import base64
-import os
-import shutil
-import socket
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support.processes import free_port, stop
+from support.gitservers import (
+    GIT_ENV,
+    TOKEN,
+    USERNAME,
+    OtherHost,
+    git,
+    git_daemon_server,
+    git_http_server,
+    other_host_server,
+    redirect_server,
+    wait_listening,
+)
+from support.packages import git_commit
+from support.processes import free_port
 
-USERNAME = "alice"
-TOKEN = "s3cr3t-T0KEN-never-print-me"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-}
+__all__ = ["GIT_ENV", "TOKEN", "USERNAME", "OtherHost", "SourceRepo", "free_port", "git", "git_daemon", "git_http",
+           "other_host_server", "redirect_server", "source_repo", "wait_listening"]
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,6 @@ class SourceRepo:
     feature: str
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-def _commit(work: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_text(text)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", message)
-    return git(work, "rev-parse", "HEAD")
-
-
 @pytest.fixture(scope="session")
 def source_repo(tmp_path_factory: pytest.TempPathFactory) -> SourceRepo:
     base = tmp_path_factory.mktemp("git")
@@ -69,162 +54,27 @@ def source_repo(tmp_path_factory: pytest.TempPathFactory) -> SourceRepo:
     work.mkdir()
     root.mkdir()
     git(work, "init", "-q", "-b", "main")
-    first = _commit(work, {"README.md": "models\n", "models/echo/predictor.py": "VERSION = 1\n",
+    first = git_commit(work, {"README.md": "models\n", "models/echo/predictor.py": "VERSION = 1\n",
                            "models/echo/predictorapi.yaml": "kind: PredictorAPI\n"}, "first")
     git(work, "tag", "-a", "v1", "-m", "release 1")
     git(work, "tag", "v1-light")
-    second = _commit(work, {"models/echo/predictor.py": "VERSION = 2\n"}, "second")
+    second = git_commit(work, {"models/echo/predictor.py": "VERSION = 2\n"}, "second")
     git(work, "checkout", "-q", "-b", "feature", first)
-    feature = _commit(work, {"models/echo/predictor.py": "VERSION = 'feature'\n"}, "feature")
+    feature = git_commit(work, {"models/echo/predictor.py": "VERSION = 'feature'\n"}, "feature")
     git(work, "checkout", "-q", "main")
     git(base, "clone", "-q", "--bare", str(work), str(root / "models.git"))
     return SourceRepo(root=root, name="models.git", first=first, second=second, feature=feature)
 
 
-def wait_listening(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
-    """Wait until something accepts on 127.0.0.1:`port` (fails early if `proc` died)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 @pytest.fixture(scope="session")
 def git_daemon(source_repo: SourceRepo) -> Iterator[str]:
     """`git://127.0.0.1:PORT/` serving the source repository (anonymous, read-only)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={source_repo.root}",
-         "--listen=127.0.0.1", f"--port={port}", str(source_repo.root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        wait_listening(port, proc)
-        yield f"git://127.0.0.1:{port}/"
-    finally:
-        stop(proc, timeout=10)
-
-
-def _http_backend_handler(project_root: Path, seen: list[str] | None = None) -> type[BaseHTTPRequestHandler]:
-    expected = "Basic " + base64.b64encode(f"{USERNAME}:{TOKEN}".encode()).decode()
-    backend = shutil.which("git") or "git"
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-        def _serve(self) -> None:
-            if seen is not None:
-                seen.append(self.headers.get("Authorization") or "")
-            if self.headers.get("Authorization") != expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            path, _, query = self.path.partition("?")
-            env = {
-                **os.environ, "GIT_PROJECT_ROOT": str(project_root), "GIT_HTTP_EXPORT_ALL": "1",
-                "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-                "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_USER": USERNAME, "REMOTE_ADDR": "127.0.0.1",
-                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-            }
-            out = subprocess.run([backend, "http-backend"], input=body, env=env, capture_output=True).stdout
-            head, _, payload = out.partition(b"\r\n\r\n")
-            headers = [line.split(":", 1) for line in head.decode("latin-1").split("\r\n") if ":" in line]
-            status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
-            self.send_response(status)
-            for key, value in headers:
-                if key.lower() != "status":
-                    self.send_header(key, value.strip())
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = _serve
-        do_POST = _serve
-
-    return Handler
+    with git_daemon_server(source_repo.root) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def git_http(source_repo: SourceRepo) -> Iterator[str]:
     """`http://127.0.0.1:PORT/` serving the source repository to `alice` with TOKEN only."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _http_backend_handler(source_repo.root))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@dataclass
-class OtherHost:
-    """A git http server on another host (127.0.0.2), and every Authorization header it was sent."""
-
-    url: str
-    authorizations: list[str]
-
-
-def _serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
-@contextmanager
-def other_host_server(project_root: Path) -> Iterator[OtherHost]:
-    """`http://127.0.0.2:PORT/`: the repositories under `project_root` to `alice` with TOKEN, recording
-    every Authorization header."""
-    seen: list[str] = []
-    server = ThreadingHTTPServer(("127.0.0.2", 0), _http_backend_handler(project_root, seen))
-    _serve_in_thread(server)
-    try:
-        yield OtherHost(f"http://127.0.0.2:{server.server_address[1]}/", seen)
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def redirect_server(target: str) -> Iterator[str]:
-    """`http://127.0.0.1:PORT/`: answers every request with a 301 to the same path under `target`."""
-    base = target.rstrip("/")
-
-    class Redirect(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-        def _redirect(self) -> None:
-            self.send_response(301)
-            self.send_header("Location", base + self.path)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = _redirect
-        do_POST = _redirect
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    _serve_in_thread(server)
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with git_http_server(source_repo.root) as url:
+        yield url

@@ -11,6 +11,8 @@ import pytest
 from support.processes import CLI, REPO
 from support.s3 import S3, s3_server
 
+from predictorapi.contracts.termination import ModelFetched, parse_model_fetched
+
 MODEL_FILES = {"sentiment/v3/weights.json": b'{"positive": ["good", "great"], "negative": ["bad"]}',
                "sentiment/v3/vocab/words.txt": b"good\ngreat\nbad\n"}
 """A small 'model' in bucket `models`: a folder of two files, one in a subfolder."""
@@ -39,3 +41,15 @@ def start_fetch_model(*args: str, env: dict[str, str], termination_log: Path) ->
     return subprocess.Popen([*CLI, "fetch-model", "--termination-log", str(termination_log), *args], cwd=REPO,
                             env=_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1)
+
+
+def fetched(termination_log: Path) -> ModelFetched:
+    """What a successful `fetch-model` wrote to its termination log: the folder and the resolved revision."""
+    found = parse_model_fetched(termination_log.read_text())
+    assert found is not None, termination_log.read_text()
+    return found
+
+
+def folder(termination_log: Path) -> Path:
+    """The model folder a successful `fetch-model` wrote to its termination log."""
+    return Path(fetched(termination_log).path)

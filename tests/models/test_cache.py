@@ -3,6 +3,8 @@ that finds it complete downloads nothing; a download that died half-way is redon
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import threading
 import time
@@ -15,7 +17,7 @@ from support.s3 import S3
 from predictorapi.artifacts import cache
 from predictorapi.artifacts.uri import cache_key
 
-from .conftest import MODEL_FILES, fetch_model, start_fetch_model
+from .conftest import MODEL_FILES, fetch_model, folder, start_fetch_model
 
 BODY = b"weights " * 4096
 
@@ -58,7 +60,7 @@ def test_two_concurrent_starts_download_once_and_a_third_downloads_nothing(tmp_p
         third = fetch_model(*args, env={}, termination_log=tmp_path / "third")
     assert third.returncode == 0 and third.stdout.splitlines()[-1].startswith("cached: ")
     assert files.gets["/m.bin"] == 1
-    folders = {Path((tmp_path / name).read_text()) for name in ("first", "second", "third")}
+    folders = {folder(tmp_path / name) for name in ("first", "second", "third")}
     assert len(folders) == 1 and (folders.pop() / "m.bin").read_bytes() == BODY
 
 
@@ -93,11 +95,36 @@ def test_a_download_that_died_half_way_is_redone(tmp_path: Path) -> None:
     assert cache.cached(tmp_path, key, download) == cache.Cached(found.path, False)
 
 
-def test_a_failed_download_leaves_no_folder_to_serve(tmp_path: Path) -> None:
+def test_a_failed_download_leaves_no_folder_to_serve_and_no_partial_folder(tmp_path: Path) -> None:
+    """Issue 25, point 10: what a failed download wrote is removed at once."""
     def failing(folder: Path) -> dict[str, object]:
         (folder / "m.bin").write_bytes(b"half")
         raise OSError("connection reset")
 
     with pytest.raises(OSError):
         cache.cached(tmp_path, "key", failing)
-    assert not (tmp_path / "key").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".key.lock"]
+
+
+def _partial(root: Path, key: str, age_seconds: float) -> Path:
+    """A partial folder of `key` holding one file, both last changed `age_seconds` ago."""
+    folder = cache.partial_folder(root, key)
+    folder.mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"half")
+    when = time.time() - age_seconds
+    for path in (folder / "weights.bin", folder):
+        os.utime(path, (when, when))
+    return folder
+
+
+def test_partial_folders_of_dead_downloads_are_swept(tmp_path: Path) -> None:
+    """Issue 25, point 10: a download sweeps other keys' partial folders that nobody holds and that have not
+    changed for STALE_PARTIAL_SECONDS; a recent one, or one whose lock is held, stays."""
+    old = cache.STALE_PARTIAL_SECONDS + 60
+    dead, recent = _partial(tmp_path, "dead", old), _partial(tmp_path, "recent", 60)
+    held = _partial(tmp_path, "held", old)
+    with (tmp_path / ".held.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a download of `held` in progress (another process in a pod)
+        found = cache.cached(tmp_path, "new", lambda folder: {})
+    assert found.downloaded
+    assert not dead.exists() and recent.exists() and held.exists()

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
-from support.emulator import RunningEmulator, emulator_running
+from kubernetes import config
+from support.emulator import TEST_USER_AGENT, RunningEmulator, emulator_running, kube_for
 
 from predictorapi import spec
 from predictorapi_operator.kube import Kube
 
 RESYNC_SECONDS = "2"
+__all__ = ["TEST_USER_AGENT"]  # re-exported: test_rbac and test_requests import it from here
 
 
 def operator_command() -> list[str]:
@@ -76,18 +77,6 @@ class Cluster:
                 tail = "\n".join(self.log.read_text().splitlines()[-40:])
                 pytest.fail(f"timed out waiting for {what}; operator log tail:\n{tail}")
             time.sleep(0.2)
-
-
-TEST_USER_AGENT = "predictorapi-tests"
-
-
-def kube_for(url: str) -> Kube:
-    """A client for the tests' own requests (told apart from the operator's by its user agent)."""
-    configuration = client.Configuration()
-    configuration.host = url
-    api_client = client.ApiClient(configuration)
-    api_client.user_agent = TEST_USER_AGENT
-    return Kube(api_client)
 
 
 @contextmanager

@@ -9,11 +9,11 @@ from typing import Any
 import kubernetes_validate
 from support.manifests import manifest
 
-from predictorapi.artifacts.uri import cache_key
+from predictorapi.contracts.termination import ModelFetched, model_fetched_message
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders import build_children
 from predictorapi_operator.builders.meta import BuildOptions
-from predictorapi_operator.status import pod_problem
+from predictorapi_operator.status import Observed, compute_status, pod_problem
 
 from .test_reconcile import _pod, api, condition
 
@@ -22,12 +22,16 @@ MODEL = {"uri": URI, "revision": "8c1d2e", "secretRef": {"name": "model-credenti
          "cache": {"claimName": "model-cache"}}
 
 
-def _pod_spec(document: dict[str, Any]) -> dict[str, Any]:
+def _deployment(document: dict[str, Any]) -> dict[str, Any]:
     options = BuildOptions(runtime_image="registry.example/runtime:1")
     deployment = next(c for c in build_children(PredictorAPI.model_validate(document), options)
                       if c["kind"] == "Deployment")
     kubernetes_validate.validate(deployment, "1.37.0", strict=True)
-    return deployment["spec"]["template"]["spec"]
+    return deployment
+
+
+def _pod_spec(document: dict[str, Any]) -> dict[str, Any]:
+    return _deployment(document)["spec"]["template"]["spec"]
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
@@ -42,11 +46,17 @@ def test_a_download_gets_an_init_container_and_a_read_only_mount() -> None:
     assert init["command"] == ["predictorapi", "fetch-model"]
     assert {k: v for k, v in _env(init).items() if k.startswith("PREDICTORAPI_")} == {
         "PREDICTORAPI_MODEL_URI": URI, "PREDICTORAPI_MODEL_REVISION": "8c1d2e",
-        "PREDICTORAPI_MODEL_CACHE_DIR": "/srv/model"}
-    assert {"name": "model", "mountPath": "/srv/model"} in init["volumeMounts"]
-    assert {"name": "model", "mountPath": "/srv/model", "readOnly": True} in runtime["volumeMounts"]
+        "PREDICTORAPI_MODEL_CACHE_DIR": "/srv/model", "PREDICTORAPI_MODEL_LINK": "/srv/model-link/model"}
+    # only the claim's models/ folder: its other folders are other APIs' (installed packages)
+    assert {"name": "model", "mountPath": "/srv/model", "subPath": "models"} in init["volumeMounts"]
+    assert {"name": "model-link", "mountPath": "/srv/model-link"} in init["volumeMounts"]
+    assert {"name": "model", "mountPath": "/srv/model", "subPath": "models", "readOnly": True} in \
+        runtime["volumeMounts"]
+    assert {"name": "model-link", "mountPath": "/srv/model-link", "readOnly": True} in runtime["volumeMounts"]
     assert {"name": "model", "persistentVolumeClaim": {"claimName": "model-cache"}} in pod["volumes"]
-    assert _env(runtime)["PREDICTORAPI_MODEL_PATH"] == f"/srv/model/{cache_key(URI, '8c1d2e')}"
+    assert {"name": "model-link", "emptyDir": {"sizeLimit": "1Mi"}} in pod["volumes"]
+    # the folder's cache key depends on what the store serves: the runtime follows fetch-model's link to it
+    assert _env(runtime)["PREDICTORAPI_MODEL_PATH"] == "/srv/model-link/model"
     assert init["securityContext"] == runtime["securityContext"]
 
 
@@ -63,20 +73,50 @@ def test_without_a_cache_the_download_goes_to_an_empty_dir() -> None:
     pod = _pod_spec(manifest(model={"uri": "hf://distilbert/distilbert-base-uncased", "revision": "a" * 40}))
     assert {"name": "model", "emptyDir": {}} in pod["volumes"]
     assert "envFrom" not in pod["initContainers"][0]
+    assert {"name": "model", "mountPath": "/srv/model"} in pod["initContainers"][0]["volumeMounts"]
 
 
 def test_a_pvc_uri_mounts_the_claim_read_only_and_downloads_nothing() -> None:
-    pod = _pod_spec(manifest(model={"uri": "pvc://model-store/sentiment/v3"}))
+    pod = _pod_spec(manifest(model={"uri": "pvc://model-store/sentiment//v3/./"}))
     assert "initContainers" not in pod
     assert {"name": "model", "persistentVolumeClaim": {"claimName": "model-store", "readOnly": True}} in pod["volumes"]
+    assert not any(volume["name"] == "model-link" for volume in pod["volumes"])
     (runtime,) = pod["containers"]
-    assert _env(runtime)["PREDICTORAPI_MODEL_PATH"] == "/srv/model/sentiment/v3"
+    assert _env(runtime)["PREDICTORAPI_MODEL_PATH"] == "/srv/model/sentiment/v3"  # normalised, inside the claim
+
+
+def test_the_insecure_http_opt_in_reaches_the_download() -> None:
+    model = {"uri": "http://models.internal/m.bin", "secretRef": {"name": "c"}, "allowInsecureHttp": True}
+    (init,) = _pod_spec(manifest(model=model))["initContainers"]
+    assert _env(init)["PREDICTORAPI_MODEL_ALLOW_INSECURE_HTTP"] == "true"
+    (init,) = _pod_spec(manifest(model={"uri": "https://models.example/m.bin"}))["initContainers"]
+    assert "PREDICTORAPI_MODEL_ALLOW_INSECURE_HTTP" not in _env(init)
+
+
+def test_the_status_shows_the_commit_the_model_resolved_to() -> None:
+    """Issue 25, point 7: `status.modelRevision` is the commit in the newest pod's fetch-model message."""
+    deployment = _deployment(manifest(model={"uri": "hf://org/name", "revision": "main"}))
+    commit, older = "8c1d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d", "1" * 40
+
+    def pod(name: str, created: str, revision: str) -> dict[str, Any]:
+        message = model_fetched_message(ModelFetched(f"/srv/model/hf-org-name-{revision[:6]}", revision))
+        return {"metadata": {"name": name, "creationTimestamp": created}, "status": {"initContainerStatuses": [
+            {"name": "fetch-model", "state": {"terminated": {"exitCode": 0, "message": message}}}]}}
+
+    pods = [pod("old", "2026-01-01T00:00:00Z", older), pod("new", "2026-01-02T00:00:00Z", commit)]
+    status = compute_status(Observed(generation=1, deployment=deployment, pods=pods), None, "now")
+    print(status["modelRevision"])
+    assert status["modelRevision"] == commit
+    kept = compute_status(Observed(generation=2, deployment=deployment, pods=[]), status, "now")
+    assert kept["modelRevision"] == commit
+    without = _deployment(manifest())
+    assert "modelRevision" not in compute_status(Observed(generation=3, deployment=without, pods=pods), kept, "now")
 
 
 def test_with_code_from_git_the_model_is_fetched_after_the_code() -> None:
     source = {"git": {"repo": "https://git.example/m.git", "revision": "v1"}}
     pod = _pod_spec(manifest(predictor={"source": source, "path": "predictor.py"}, model=MODEL))
-    assert [c["name"] for c in pod["initContainers"]] == ["fetch-code", "fetch-model"]
+    assert [c["name"] for c in pod["initContainers"]] == ["fetch-code", "install-packages", "fetch-model"]
 
 
 def test_a_crashed_download_without_a_message_is_still_a_model_download_failure() -> None:

@@ -131,9 +131,9 @@ def test_every_pod_setting_renders_and_is_valid_kubernetes() -> None:
 def test_git_code_with_pod_settings_is_valid_kubernetes() -> None:
     built = deployment(document(predictor=GIT, autoscaling={"maxReplicas": 3}))
     assert_valid(built)
-    (init,) = built["spec"]["template"]["spec"]["initContainers"]
-    assert "envFrom" not in init and all(m["name"] != "weights" for m in init["volumeMounts"]), \
-        "the predictor's volumes and envFrom are for its own container"
+    for init in built["spec"]["template"]["spec"]["initContainers"]:
+        assert "envFrom" not in init and all(m["name"] != "weights" for m in init["volumeMounts"]), \
+            "the predictor's volumes and envFrom are for its own container"
 
 
 def test_the_operators_labels_and_annotations_are_reserved() -> None:
@@ -174,37 +174,65 @@ def _env(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value") for e in container["env"]}
 
 
-def test_requirements_of_git_code_are_installed_by_fetch_code_onto_the_runtimes_path() -> None:
-    pod = deployment(manifest(predictor=GIT))["spec"]["template"]["spec"]
-    (init,), (runtime,) = pod["initContainers"], pod["containers"]
-    assert _env(init) | {"PREDICTORAPI_GIT_REQUIREMENTS": "models/echo/requirements.txt",
-                         "PREDICTORAPI_GIT_REQUIREMENTS_OPTIONAL": "true",
-                         "PREDICTORAPI_GIT_PACKAGES_DIR": "/srv/python-packages"} == _env(init)
-    assert _env(runtime)["PYTHONPATH"] == "/srv/code/.predictorapi-packages"
-    assert {"name": "python-packages", "mountPath": "/srv/python-packages"} in init["volumeMounts"]
-    assert {"name": "python-packages", "mountPath": "/srv/python-packages", "readOnly": True} in runtime["volumeMounts"]
+def _mounts(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m for m in container["volumeMounts"]}
+
+
+def test_requirements_of_git_code_are_installed_by_their_own_container_without_credentials() -> None:
+    spec = {**GIT, "env": [{"name": "PIP_INDEX_URL", "valueFrom": {"secretKeyRef": {"name": "pypi", "key": "url"}}},
+                           {"name": "OTHER", "value": "1"}]}
+    spec["source"] = {"git": {**GIT["source"]["git"], "secretRef": {"name": "git-token"}}}
+    pod = deployment(manifest(predictor=spec, envFrom=[{"secretRef": {"name": "app"}}]))["spec"]["template"]["spec"]
+    (fetch, install), (runtime,) = pod["initContainers"], pod["containers"]
+    assert (fetch["name"], install["name"]) == ("fetch-code", "install-packages")
+    assert install["command"] == ["predictorapi", "install-packages"]
+    assert set(_mounts(fetch)) == {"code", "tmp", "git-credentials"}, "fetch-code installs nothing"
+    assert _mounts(install) == {"code": {"name": "code", "mountPath": "/srv/code"},
+                                "tmp": {"name": "tmp", "mountPath": "/tmp"},
+                                "python-packages": {"name": "python-packages", "mountPath": "/srv/python-packages"}}
+    assert "envFrom" not in install and not any("secretKeyRef" in (e.get("valueFrom") or {}) and
+                                                not e["name"].startswith("PIP_") for e in install["env"])
+    assert "PREDICTORAPI_GIT_CREDENTIALS_DIR" not in _env(install) and "OTHER" not in _env(install)
+    assert {"name": "PIP_INDEX_URL", "valueFrom": {"secretKeyRef": {"name": "pypi", "key": "url"}}} in install["env"]
+    assert _env(install) | {"PREDICTORAPI_INSTALL_REQUIREMENTS": "models/echo/requirements.txt",
+                            "PREDICTORAPI_INSTALL_REQUIREMENTS_OPTIONAL": "true",
+                            "PREDICTORAPI_INSTALL_CODE_DIR": "/srv/code",
+                            "PREDICTORAPI_INSTALL_PACKAGES_DIR": "/srv/python-packages",
+                            "PREDICTORAPI_INSTALL_ALLOWED_INDEX_URLS": "[]",
+                            "PREDICTORAPI_INSTALL_SECRET_ENV": '["PIP_INDEX_URL"]'} == _env(install)
+    assert "PIP_INDEX_URL" not in _env(fetch) and not any(k.startswith("PREDICTORAPI_INSTALL_") for k in _env(fetch))
+    assert _env(runtime)["PREDICTORAPI_PACKAGES_PATH"] == "/srv/code/.predictorapi-packages"
+    assert "PYTHONPATH" not in _env(runtime), "requirements come after the runtime's own packages, not first"
+    assert _mounts(runtime)["python-packages"] == {"name": "python-packages", "mountPath": "/srv/python-packages",
+                                                   "readOnly": True}
     assert {"name": "python-packages", "emptyDir": {}} in pod["volumes"]
 
-    pinned = deployment(manifest(predictor={**GIT, "requirements": "deps/prod.txt", "env": [
-        {"name": "PIP_INDEX_URL", "valueFrom": {"secretKeyRef": {"name": "pypi", "key": "url"}}},
-        {"name": "OTHER", "value": "1"}]}))["spec"]["template"]["spec"]["initContainers"][0]
-    assert _env(pinned)["PREDICTORAPI_GIT_REQUIREMENTS"] == "deps/prod.txt"
-    assert _env(pinned)["PREDICTORAPI_GIT_REQUIREMENTS_OPTIONAL"] == "false"
-    assert {"name": "PIP_INDEX_URL", "valueFrom": {"secretKeyRef": {"name": "pypi", "key": "url"}}} in pinned["env"]
-    assert "OTHER" not in _env(pinned), "only pip's settings reach the init container"
+    pinned = deployment(manifest(predictor={**GIT, "requirements": "deps/prod.txt",
+                                            "allowedIndexUrls": ["https://pypi.example/simple"]}))
+    install = pinned["spec"]["template"]["spec"]["initContainers"][1]
+    assert _env(install)["PREDICTORAPI_INSTALL_REQUIREMENTS"] == "deps/prod.txt"
+    assert _env(install)["PREDICTORAPI_INSTALL_REQUIREMENTS_OPTIONAL"] == "false"
+    assert _env(install)["PREDICTORAPI_INSTALL_ALLOWED_INDEX_URLS"] == '["https://pypi.example/simple"]'
 
     image = deployment(manifest())["spec"]["template"]["spec"]
-    assert "PYTHONPATH" not in _env(image["containers"][0])
+    assert "PREDICTORAPI_PACKAGES_PATH" not in _env(image["containers"][0]) and "initContainers" not in image
 
 
-def test_requirements_are_cached_on_the_model_cache_claim_when_there_is_one() -> None:
+def test_on_the_shared_cache_claim_each_api_mounts_only_its_own_packages_folder() -> None:
     doc = manifest(predictor=GIT, model={"uri": "s3://models/sentiment/", "cache": {"claimName": "model-cache"}})
+    doc["metadata"]["namespace"] = "team-a"
     built = deployment(doc)
     assert_valid(built)
     pod = built["spec"]["template"]["spec"]
     assert {"name": "python-packages", "persistentVolumeClaim": {"claimName": "model-cache"}} in pod["volumes"]
-    fetch_code = next(c for c in pod["initContainers"] if c["name"] == "fetch-code")
-    assert _env(fetch_code)["PREDICTORAPI_GIT_PACKAGES_DIR"] == "/srv/python-packages/python-packages"
+    own = {"name": "python-packages", "mountPath": "/srv/python-packages", "subPath": "python-packages/team-a/demo"}
+    containers = {c["name"]: c for c in pod["initContainers"] + pod["containers"]}
+    assert _mounts(containers["install-packages"])["python-packages"] == own
+    assert _mounts(containers["runtime"])["python-packages"] == {**own, "readOnly": True}
+    assert "python-packages" not in _mounts(containers["fetch-code"])
+    for container in containers.values():
+        claim = [m for m in container["volumeMounts"] if m["name"] == "python-packages"]
+        assert all(m.get("subPath") or m.get("readOnly") for m in claim), container["name"]
 
 
 def test_render_prints_the_pod_settings(tmp_path) -> None:
@@ -244,15 +272,19 @@ def test_the_operator_applies_every_pod_setting(cluster) -> None:
 
 
 def _failed_install_message(tmp_path) -> str:
-    """The termination message of a real `predictorapi fetch` whose pip install fails (offline, no such package)."""
+    """The termination message of a real `predictorapi install-packages` (after `predictorapi fetch`) whose pip
+    install fails (offline, no such package)."""
     git_repo(tmp_path / "repo", {"models/echo/predictor.py": "class PythonPredictor: ...\n",
                                  "models/echo/requirements.txt": "no-such-package-predictorapi==9.9\n"})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREDICTORAPI_", "PIP_"))}
     env.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull, PREDICTORAPI_TERMINATION_LOG=str(tmp_path / "log"))
-    result = subprocess.run([*CLI, "fetch", "--repo", str(tmp_path / "repo"), "--revision", "main", "--path",
-                             "models/echo", "--dest", str(tmp_path / "code"), "--requirements", "requirements.txt",
-                             "--packages-dir", str(tmp_path / "packages")], env=env, capture_output=True, text=True,
-                            timeout=300)
+    fetched = subprocess.run([*CLI, "fetch", "--repo", str(tmp_path / "repo"), "--revision", "main", "--path",
+                              "models/echo", "--dest", str(tmp_path / "code")], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert fetched.returncode == 0, fetched.stderr
+    result = subprocess.run([*CLI, "install-packages", "--code-dir", str(tmp_path / "code"), "--requirements",
+                             "requirements.txt", "--packages-dir", str(tmp_path / "packages")], env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     return (tmp_path / "log").read_text()
 
@@ -266,10 +298,13 @@ def test_a_failed_install_makes_the_api_degraded_with_pips_words(emulated, tmp_p
     cluster.kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": "deps-1", "namespace": "team-deps", "labels": pod_labels},
         "spec": {"containers": [{"name": "runtime", "image": "x"}]},
-        "status": {"initContainerStatuses": [{"name": "fetch-code", "state": {"waiting": {
-            "reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 1, "message": message}}}]}})
+        "status": {"initContainerStatuses": [
+            {"name": "fetch-code", "state": {"terminated": {"exitCode": 0, "message": "0" * 40}}},
+            {"name": "install-packages", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"exitCode": 1, "message": message}}}]}})
     status = cluster.wait_for(lambda: (s := cluster.get("PredictorAPI", "team-deps", "deps").get("status", {})).get(
         "phase") == "Degraded" and s, what="Degraded on a failed install")
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["reason"] == "DependencyInstallFailed"
     assert "no-such-package-predictorapi==9.9" in degraded["message"]
+    assert degraded["message"].startswith("install-packages: DependencyInstallFailed: ")

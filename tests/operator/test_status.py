@@ -72,10 +72,19 @@ def test_pod_problems_and_revision() -> None:
     assert pod_problem([fetch_failed]) == ("AuthenticationFailed",
                                            "fetch-code: AuthenticationFailed: https://git.example refused the "
                                            "credentials")
+    oom = pod("i", NOW, {"initContainerStatuses": [{"name": "install-packages", "state": {"terminated": {
+        "exitCode": 137, "reason": "OOMKilled"}}}]})
+    assert pod_problem([oom]) == ("DependencyInstallFailed", "install-packages: OOMKilled"), \
+        "the install container's failures are recognised, even without a message"
     image = pod("b", NOW, {"containerStatuses": [{"name": "runtime", "state": {"waiting": {
         "reason": "ImagePullBackOff", "message": "pull access denied"}}}]})
     assert pod_problem([image]) == ("ImagePullBackOff",
                                     "pod b: container runtime is in ImagePullBackOff: pull access denied")
+    crashing = pod("d", NOW, {"containerStatuses": [{"name": "runtime", "state": {"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=runtime"}},
+        "lastState": {"terminated": {"exitCode": 1, "message": "PredictorLoadFailed: KeyError: 'model'"}}}]})
+    assert pod_problem([crashing]) == ("CrashLoopBackOff", "pod d: container runtime is in CrashLoopBackOff: "
+                                       "PredictorLoadFailed: KeyError: 'model'"), "the error, not the back-off text"
     assert pod_problem([pod("c", NOW, {"containerStatuses": [{"name": "runtime", "state": {"running": {}}}]})]) \
         is None
     old = pod("old", NOW, {"initContainerStatuses": [{"name": "fetch-code", "state": {"terminated": {

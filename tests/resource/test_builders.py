@@ -152,7 +152,8 @@ def test_git_source_adds_the_fetch_init_container() -> None:
                                                       "path": "models/a", "secretRef": {"name": "git"}}},
                                    "path": "predictor.py"})
     pod = build(document, runtime_image="ghcr.io/x/runtime:9")["Deployment"]["spec"]["template"]["spec"]
-    (init,) = pod["initContainers"]
+    init, install = pod["initContainers"]
+    assert install["name"] == "install-packages" and install["image"] == "ghcr.io/x/runtime:9"
     env = {e["name"]: e["value"] for e in init["env"]}
     assert init["name"] == "fetch-code" and init["image"] == "ghcr.io/x/runtime:9"
     assert init["command"] == ["predictorapi", "fetch"]

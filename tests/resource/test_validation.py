@@ -49,6 +49,10 @@ BAD = [
     ("bad-name", {**MINIMAL, "metadata": {"name": "Demo_API"}}, "metadata.name", "pattern"),
     ("kind", {**MINIMAL, "kind": "Deployment"}, "kind", "PredictorAPI"),
     ("api-version", {**MINIMAL, "apiVersion": "serving.predictorapi.dev/v2"}, "apiVersion", "v1alpha1"),
+    # issue 25, points 8 and 9
+    ("model-http-secret", manifest(model={"uri": "http://models.internal/m.bin", "secretRef": {"name": "c"}}),
+     "spec.model.secretRef", "set model.allowInsecureHttp: true"),
+    ("model-pvc-escape", manifest(model={"uri": "pvc://weights//etc"}), "spec.model.uri", "a PATH inside the claim"),
 ]
 
 
@@ -66,7 +70,11 @@ def test_bad_manifest_is_refused_naming_the_field(document, field, words) -> Non
     manifest(updateStrategy={"maxSurge": 1, "maxUnavailable": "10%"}),
     manifest(predictor={"image": "x", "path": "p.py", "config": {"nested": {"any": [1, "two", None]}}}),
     manifest(compute={"cpu": "500m", "memory": "1Gi", "gpu": 2, "tolerations": [{"operator": "Exists"}]}),
-], ids=["fixed-replicas", "git", "nosurge", "int-and-percent", "free-config", "compute"])
+    manifest(model={"uri": "http://models.internal/m.bin", "secretRef": {"name": "c"}, "allowInsecureHttp": True}),
+    manifest(model={"uri": "http://models.internal/m.bin"}),
+    manifest(model={"uri": "pvc://weights/a//b/./"}),
+], ids=["fixed-replicas", "git", "nosurge", "int-and-percent", "free-config", "compute", "model-http-opted-in",
+        "model-http-no-secret", "model-pvc-normalised"])
 def test_good_manifest_passes(document) -> None:
     assert validate_document(document) == []
 

@@ -2,7 +2,8 @@
 
 Real processes (`python -m predictorapi`) on loopback. Which worker a connection reaches is the kernel's
 choice (SO_REUSEPORT), so the tests open kept-alive connections until they hold some to each worker (a
-connection stays with its worker) and act through those; requests are held in `predict` on file flags.
+connection stays with its worker) and act through those; requests are held in `predict` (or a worker's event
+loop blocked, or a worker's start held) on file flags.
 """
 
 from __future__ import annotations
@@ -62,6 +63,36 @@ PREDICTOR = """
             if payload.get("exit"):
                 os._exit(3)
             return {"pid": os.getpid()}
+"""
+
+# Answers with its pid; payload `block`: blocks the event loop (a sync wait in an async predict) until
+# config["release"] exists.
+LOOP_BLOCKER = """
+    import os
+    import time
+
+
+    class PythonPredictor:
+        def __init__(self, config):
+            self.release = config["release"]
+
+        async def predict(self, payload):
+            if payload.get("block"):
+                while not os.path.exists(self.release):
+                    time.sleep(0.01)
+            return {"pid": os.getpid()}
+"""
+
+# A sitecustomize that holds every worker process at interpreter start-up, before the worker module runs,
+# until the file $HOLD_WORKERS exists; each writes $HOLD_WORKERS.<pid> first.
+HOLD_WORKERS = """
+import os
+import time
+
+if "PREDICTORAPI_WORKER_INDEX" in os.environ:
+    open(f"{os.environ['HOLD_WORKERS']}.{os.getpid()}", "w").close()
+    while not os.path.exists(os.environ["HOLD_WORKERS"]):
+        time.sleep(0.01)
 """
 
 
@@ -255,3 +286,125 @@ def _predictor(directory: Path) -> Path:
 
 def _status(client: httpx.Client) -> str:
     return client.get("/readyz").json()["status"]
+
+
+def test_a_blocked_worker_makes_the_replica_unready_on_every_worker(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    with runtime_in(tmp_path, LOOP_BLOCKER, api_name=API, processes=2, predictor_config={"release": str(release)},
+                    heartbeat_timeout_seconds=3600) as runtime, ThreadPoolExecutor(1) as pool, ExitStack() as stack:
+        stack.callback(release.touch)  # whatever happens, the worker is not left blocked
+        workers = connections_to_each_worker(runtime.url, stack, each=1)
+        victim, survivor = list(workers)
+        blocked = pool.submit(workers[victim][0].post, "/", json={"block": True})
+        probe = workers[survivor][0]
+        eventually(lambda: probe.get("/readyz").status_code == 503, "unready on the worker that still answers")
+        assert probe.get("/readyz").json() == {"status": "unresponsive",
+                                               "workers": _by_index({victim: "unresponsive", survivor: "ready"})}
+        assert probe.get("/healthz").json() == {"status": "alive"}  # the supervisor's to replace it, below
+        release.touch()
+        assert blocked.result().json() == {"pid": victim}
+        eventually(lambda: probe.get("/readyz").status_code == 200, "ready again once it answers")
+
+
+def test_a_worker_that_stops_reporting_is_killed_and_replaced(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    with runtime_in(tmp_path, LOOP_BLOCKER, api_name=API, processes=2, predictor_config={"release": str(release)},
+                    heartbeat_timeout_seconds=5) as runtime, ThreadPoolExecutor(1) as pool, ExitStack() as stack:
+        stack.callback(release.touch)  # only once the test is over: the worker is left blocked until killed
+        workers = connections_to_each_worker(runtime.url, stack, each=1)
+        victim = next(iter(workers))
+        blocked = pool.submit(workers[victim][0].post, "/", json={"block": True})
+        eventually(lambda: not _alive(victim), "the blocked worker killed")
+        assert isinstance(blocked.exception(HANG_GUARD), httpx.TransportError)
+        runtime.wait_ready(HANG_GUARD)
+        after = connections_to_each_worker(runtime.url, stack, each=1)
+        assert victim not in after and runtime.proc.poll() is None
+    log = runtime.log()
+    assert "has not reported for" in log and "(its event loop is blocked); killing it" in log
+    assert "restarting it in 1.0s" in log
+
+
+def test_crashes_back_off_and_too_many_stop_the_replica_with_metrics_cleaned(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    with runtime_in(tmp_path, PREDICTOR, api_name=API, processes=2, predictor_config={"release": str(release)},
+                    worker_crash_limit=3, drain_min_seconds=0, drain_quiet_seconds=0.2,
+                    request_timeout_seconds=300) as runtime, ExitStack() as stack, ThreadPoolExecutor(1) as pool:
+        worker = next(iter(connections_to_each_worker(runtime.url, stack, each=1)))
+        folder = Path(_environ(worker)["PROMETHEUS_MULTIPROC_DIR"])
+        for _ in range(2):  # two crashes: restarted, 1 s then 2 s later
+            workers = connections_to_each_worker(runtime.url, stack, each=1)
+            answered = metric(runtime.url, "predictorapi_requests_total", api=API, code="200")
+            victim = min(workers)
+            with pytest.raises(httpx.TransportError):
+                workers[victim][0].post("/", json={"exit": True})
+            eventually(lambda v=victim: not list(folder.glob(f"*_{v}.db")), "the dead worker's files removed")
+            runtime.wait_ready(HANG_GUARD)
+            assert metric(runtime.url, "predictorapi_requests_total", api=API, code="200") >= answered  # kept
+        log = runtime.log()
+        assert "restarting it in 1.0s" in log and "restarting it in 2.0s" in log
+        workers = connections_to_each_worker(runtime.url, stack, each=1)
+        # the live workers' files and the dead ones' sums, nothing else
+        owners = {path.name.rpartition("_")[2].removesuffix(".db") for path in folder.glob("*.db")}
+        assert owners == {str(pid) for pid in workers} | {"dead"}
+        victim, survivor = sorted(workers)
+        held = pool.submit(workers[survivor][0].post, "/", json={"hold": True})  # the survivor drains on it
+        eventually(lambda: metric(runtime.url, "predictorapi_in_flight_requests", api=API) == 1, "1 in flight")
+        with pytest.raises(httpx.TransportError):
+            workers[victim][0].post("/", json={"exit": True})  # the third crash
+        eventually(lambda: _healthz(runtime.url) == 503, "/healthz failing")  # only the survivor listens now
+        assert httpx.get(f"{runtime.url}/healthz", timeout=HANG_GUARD).json() == {"status": "crash-looping"}
+        release.touch()
+        assert held.result().status_code == 200
+        assert runtime.wait(HANG_GUARD) == 3  # the crashed worker's exit code
+    assert "3 crashes within 600s; stopping the replica" in runtime.log()
+    assert not folder.exists()
+
+
+def test_workers_do_not_outlive_a_supervisor_killed_before_they_were_tied_to_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_WORKERS)
+    hold = tmp_path / "hold"
+    monkeypatch.setenv("HOLD_WORKERS", str(hold))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(hook), os.environ.get("PYTHONPATH")))))
+    workers: list[int] = []
+    try:
+        with Runtime(_predictor(tmp_path), tmp_path / "runtime.log", api_name=API, processes=2) as runtime:
+            eventually(lambda: len(list(tmp_path.glob("hold.*"))) == 2, "both workers started")
+            workers = [int(path.suffix[1:]) for path in tmp_path.glob("hold.*")]
+            runtime.proc.kill()
+            runtime.wait(HANG_GUARD)
+            hold.touch()  # the workers go on, their supervisor gone
+            eventually(lambda: not any(map(_alive, workers)), "the orphaned workers gone")
+    finally:
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _healthz(url: str) -> int | None:
+    """`/healthz`'s status on a new connection; None when the connection failed."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=HANG_GUARD).status_code
+    except httpx.TransportError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (an orphan's reaper may be slow, or none)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """Process `pid`'s environment."""
+    variables = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(variable.partition("=")[::2] for variable in variables if variable)
+
+
+def _by_index(statuses: dict[int, str]) -> list[str]:
+    """Worker statuses by index (as `/readyz` lists them), from statuses by worker pid."""
+    index = {pid: int(_environ(pid)["PREDICTORAPI_WORKER_INDEX"]) for pid in statuses}
+    return [status for _, status in sorted((index[pid], status) for pid, status in statuses.items())]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import threading
 from collections import Counter
@@ -70,8 +71,8 @@ class _FilesHandler(_Handler):
             return self._send(404, b"not found")
         files.gets[path] += 1
         body = files.files[path]
-        if path not in files.stalls:
-            return self._send(200, body)
+        if path not in files.stalls:  # a path ending in / is a listing: an HTML page (a PEP 503 index page)
+            return self._send(200, body, {"Content-Type": "text/html"} if path.endswith("/") else None)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -91,22 +92,33 @@ class _HubHandler(_Handler):
         repo: HubRepo = self.served
         info = re.fullmatch(rf"/api/models/{re.escape(repo.repo_id)}/revision/([^/?]+)(\?.*)?", self.path)
         file = re.fullmatch(rf"/{re.escape(repo.repo_id)}/resolve/([^/]+)/([^?]+)(\?.*)?", self.path)
-        if info is None and file is None:
+        if info is None and file is None and (escaping := self._escaping_file()) is None:
             return self._send(404, b'{"error": "Repository not found"}', {"X-Error-Code": "RepoNotFound"})
-        revision = (info or file)[1]
+        revision, name = (info[1], "") if info else (file[1], unquote(file[2])) if file else escaping
         if not repo.resolves(revision):
             return self._send(404, b'{"error": "Invalid rev id"}', {"X-Error-Code": "RevisionNotFound"})
         if info is not None:
             body = json.dumps({"id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.commit, "private": False,
                                "siblings": [{"rfilename": name} for name in repo.files]}).encode()
             return self._send(200, body, {"Content-Type": "application/json"})
-        name = file[2]
         if name not in repo.files:
             return self._send(404, b"", {"X-Error-Code": "EntryNotFound"})
         if self.command == "GET":
             repo.gets[name] += 1
         body = repo.files[name]
         self._send(200, body, {"X-Repo-Commit": repo.commit, "ETag": f'"{hashlib.sha256(body).hexdigest()}"'})
+
+
+    def _escaping_file(self) -> tuple[str, str] | None:
+        """(revision, name) of a listed name with `..` segments, asked for at the URL an HTTP client makes of it
+        (urllib3 removes dot segments): `/ORG/NAME/resolve/REV/../../x` arrives as `/ORG/x`."""
+        repo: HubRepo = self.served
+        path = self.path.split("?")[0]
+        for revision in (repo.commit, "main", *repo.tags):
+            for name in repo.files:
+                if posixpath.normpath(f"/{repo.repo_id}/resolve/{revision}/{name}") == path:
+                    return revision, name
+        return None
 
 
 @contextmanager

@@ -222,6 +222,12 @@ BAD_SPECS: list[BadSpec] = [
             "spec.model.cache.claimName", True),
     BadSpec("model-unknown-field", manifest(model={"uri": "s3://models/m/", "checksum": "abc"}),
             "spec.model.checksum", False),  # the API server prunes unknown fields; validate refuses them
+    # issue 25: pvc:// paths that leave the claim; credentials over plain http without the opt-in
+    BadSpec("model-pvc-absolute-path", manifest(model={"uri": "pvc://weights//etc"}), "spec.model.uri", True),
+    BadSpec("model-pvc-dot-dot-path", manifest(model={"uri": "pvc://c/a/../.."}), "spec.model.uri", True),
+    BadSpec("model-http-secret-in-clear",
+            manifest(model={"uri": "http://models.internal/m.bin", "secretRef": {"name": "creds"}}),
+            "spec.model.secretRef", True),
     # streamed predictions: the longest wait for the next item
     BadSpec("stream-idle-timeout-zero", manifest(streamIdleTimeoutSeconds=0), "spec.streamIdleTimeoutSeconds", True),
     BadSpec("stream-idle-timeout-negative", manifest(streamIdleTimeoutSeconds=-1),
@@ -352,6 +358,12 @@ BAD_SPECS += [
             "spec.predictor.requirements", True),
     BadSpec("requirements-dotdot", manifest(predictor={**GIT, "requirements": "../requirements.txt"}),
             "spec.predictor.requirements", True),
+    BadSpec("index-url-with-image", manifest(predictor={**IMAGE, "allowedIndexUrls": ["https://pypi.example/simple"]}),
+            "spec.predictor.allowedIndexUrls", True),
+    BadSpec("index-url-credentials", manifest(predictor={**GIT, "allowedIndexUrls": ["https://u:p@pypi.example/s"]}),
+            "spec.predictor.allowedIndexUrls[0]", True),
+    BadSpec("index-url-query", manifest(predictor={**GIT, "allowedIndexUrls": ["https://pypi.example/s?token=x"]}),
+            "spec.predictor.allowedIndexUrls[0]", True),
 ]
 
 

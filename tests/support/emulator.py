@@ -21,6 +21,9 @@ admitted (tests/support/rollouts.py: Argo Rollouts' published schemas and its co
 controller runs: a test plays Argo Rollouts by writing a Rollout's status. `rollouts=False` is a cluster
 without Argo Rollouts (404 on `/apis/argoproj.io/v1alpha1`).
 
+kopf's peering resources (`emulator_running(peering=True)`): ClusterKopfPeerings and KopfPeerings, as
+operator/deploy/peering.yaml installs them, for an operator run with its deployed settings (not standalone).
+
 Faults can be injected: `emulator.fail(method, plural, status, times, message)` answers with the
 `Status` the API server would send for `status` (reason `Invalid` for 422, `Conflict`, `InternalError`...).
 """
@@ -49,9 +52,11 @@ import jsonpatch
 import kmock
 import yaml
 from kmock._internal import dicts, enums, rendering
+from kubernetes import client
 
 from predictorapi import spec
 from predictorapi.contracts import kinds
+from predictorapi_operator.kube import Kube
 from support import rollouts as argo
 from support.strict import CRD_DIR, REASONS, Admission, Refusal, failure_status, qualified_kind, strip_nulls
 
@@ -78,6 +83,9 @@ RESOURCES = [
 MONITORING = _resource(kinds.SERVICE_MONITOR)
 ROLLOUTS = [_resource(kind) for kind in kinds.ROLLOUT_KINDS]
 """Argo Rollouts' resources (served with `rollouts=True`)."""
+PEERING = [("kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", False, set()),
+           ("kopf.dev/v1/kopfpeerings", "KopfPeering", True, set())]
+"""kopf's peering resources (served with `peering=True`; operator/deploy/peering.yaml's CRDs)."""
 ROLLOUT_SCALE = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.HPAReplicas",
                  "labelSelectorPath": ".status.selector"}
 """The scale subresource of Argo Rollouts' Rollout CRD."""
@@ -568,6 +576,19 @@ class RunningEmulator:
         return asyncio.run_coroutine_threadsafe(snapshot(), self.loop).result(10)
 
 
+TEST_USER_AGENT = "predictorapi-tests"
+"""The user agent of the tests' own requests (told apart from the operator's)."""
+
+
+def kube_for(url: str) -> Kube:
+    """A client for the tests' own requests to the API server at `url` (user agent `TEST_USER_AGENT`)."""
+    configuration = client.Configuration()
+    configuration.host = url
+    api_client = client.ApiClient(configuration)
+    api_client.user_agent = TEST_USER_AGENT
+    return Kube(api_client)
+
+
 def write_kubeconfig(path: Path, url: str) -> Path:
     """A kubeconfig for `url` (no auth: the emulator accepts anything)."""
     config = {
@@ -583,10 +604,11 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 @contextmanager
 def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool = True, strict: bool | None = None,
-                     crd_dir: Path = CRD_DIR) -> Iterator[RunningEmulator]:
-    """Start the emulator on a loopback port in a background thread; `monitoring` / `rollouts`: serve the
-    Prometheus Operator's / Argo Rollouts' resources; `strict`: admit writes as the API server does (with the
-    CRDs of `crd_dir`, read now); by default unless the environment sets `EMULATOR_STRICT=0`."""
+                     crd_dir: Path = CRD_DIR, peering: bool = False) -> Iterator[RunningEmulator]:
+    """Start the emulator on a loopback port in a background thread; `monitoring` / `rollouts` / `peering`:
+    serve the Prometheus Operator's / Argo Rollouts' / kopf's peering resources; `strict`: admit writes as the
+    API server does (with the CRDs of `crd_dir`, read now); by default unless the environment sets
+    `EMULATOR_STRICT=0`."""
     if strict is None:
         strict = os.environ.get("EMULATOR_STRICT", "1") != "0"
     loop = asyncio.new_event_loop()
@@ -601,7 +623,9 @@ def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool
         emulator = Emulator()
         emulator.admission = admission
         emulator.rollouts_schema = rollouts_schema
-        for resource in RESOURCES + ([MONITORING] if monitoring else []) + (ROLLOUTS if rollouts else []):
+        served = RESOURCES + ([MONITORING] if monitoring else []) + (ROLLOUTS if rollouts else []) + (
+            PEERING if peering else [])
+        for resource in served:
             emulator.declare(*resource)
         async with emulator, kmock.Server(emulator) as server:
             started.update(emulator=emulator, url=f"http://{server.host}:{server.port}")

@@ -64,15 +64,15 @@ class Outcomes:
 
 
 async def drive(endpoints: Endpoints, total: int, concurrency: int, outcomes: Outcomes,
-                progress: asyncio.Event | None = None) -> None:
-    """Send `total` requests; a refused connection is retried on the next ready replica."""
+                hold: tuple[int, asyncio.Event] | None = None) -> None:
+    """Send `total` requests; a refused connection is retried on the next ready replica. With `hold` (N, event),
+    the last N requests wait for the event (the rollout's end), so the last new replica serves some of them
+    however slowly the machine starts it."""
     remaining = iter(range(total))
-    done = 0
     limits = httpx.Limits(max_connections=concurrency * 4, max_keepalive_connections=concurrency * 4,
                          keepalive_expiry=KEEPALIVE_S)
 
     async def one(client: httpx.AsyncClient, i: int) -> None:
-        nonlocal done
         started = time.perf_counter()
         for _ in range(50):
             replica = endpoints.pick()
@@ -106,10 +106,12 @@ async def drive(endpoints: Endpoints, total: int, concurrency: int, outcomes: Ou
             break
         else:
             outcomes.lost["gave_up"] += 1
-        done += 1
+        outcomes.counts["done"] += 1
 
     async def worker(client: httpx.AsyncClient) -> None:
         for i in remaining:
+            if hold is not None and i >= total - hold[0]:
+                await hold[1].wait()
             await one(client, i)
 
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
@@ -144,10 +146,12 @@ def rolling(total: int = 6000, concurrency: int = 32, max_concurrency: int = 16,
                     watcher = asyncio.create_task(endpoints.watch(probe, stop))
                     while len(endpoints.ready) < 2:
                         await asyncio.sleep(0.01)
-                    load = asyncio.create_task(drive(endpoints, total, concurrency, outcomes))
+                    rolled_out, held = asyncio.Event(), total // 6
+                    load = asyncio.create_task(drive(endpoints, total, concurrency, outcomes,
+                                                     hold=(held, rolled_out)))
                     for old, new in (("a", "c"), ("b", "d")):
-                        target = outcomes.counts["ok"] + total // 3
-                        while outcomes.counts["ok"] < target and not load.done():
+                        target = min(outcomes.counts["done"] + total // 3, total - held)
+                        while outcomes.counts["done"] < target and not load.done():
                             await asyncio.sleep(0.01)
                         replicas[new] = replica(new)
                         endpoints.replicas.append(replicas[new])
@@ -160,6 +164,9 @@ def rolling(total: int = 6000, concurrency: int = 32, max_concurrency: int = 16,
                         endpoints.replicas.remove(replicas[old])
                         await asyncio.to_thread(replicas[new].wait_ready)
                         outcomes.events.append(f"{old} exited {code} after {drain_seconds[old]}s; {new} ready")
+                    while replicas["d"] not in endpoints.ready:  # the endpoints list it, as Kubernetes' would
+                        await asyncio.sleep(0.01)
+                    rolled_out.set()
                     await load
                     stop.set()
                     await watcher

@@ -1,12 +1,15 @@
 """A real S3 API on loopback: moto's server (ThreadedMotoServer), counting the object downloads it serves.
 
 `s3_server()` starts one with credentials enforced: the IAM user it creates has the only valid key, so a
-wrong key is refused with 403 as AWS would.
+wrong key is refused with 403 as AWS would. `s3_server_process()` starts another, independent one (its own
+process, so its own buckets) on another port: a second S3 endpoint.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from support.processes import free_port
+from support.processes import free_port, stop, wait_ready
 
 REGION = "us-east-1"
 ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
@@ -101,3 +104,17 @@ def s3_server() -> Iterator[S3]:
         yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], counts)
     finally:
         server.stop()
+
+
+@contextmanager
+def s3_server_process() -> Iterator[S3]:
+    """Another loopback S3, independent of `s3_server()`'s: moto's server in a process of its own (any key)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{endpoint}/moto-api/data.json", proc)
+        yield S3(endpoint, "other-key", "other-secret")
+    finally:
+        stop(proc)

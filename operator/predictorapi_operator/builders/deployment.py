@@ -1,4 +1,5 @@
-"""The Deployment running the runtime container (and the `fetch-code` init container for git code)."""
+"""The Deployment running the runtime container (and, for git code, the `fetch-code` and `install-packages` init
+containers)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from predictorapi.spec import PredictorAPI, int_or_percent_is_zero
 from predictorapi_operator.builders.meta import (
     BuildOptions,
     fixed_replicas,
+    init_container,
     labels,
     metadata,
     selector,
@@ -27,11 +29,10 @@ from predictorapi_operator.builders.meta import (
 )
 from predictorapi_operator.builders.model import add_model
 from predictorapi_operator.builders.packages import (
+    install_container,
     packages_mount,
     packages_runtime_env,
-    packages_settings,
     packages_volume,
-    pip_env,
 )
 from predictorapi_operator.builders.pod_settings import (
     env_from,
@@ -174,31 +175,20 @@ def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any
 
 
 def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] | None:
-    """`predictorapi fetch` into the shared `code` volume, when the code comes from git; it installs the
-    predictor's requirements too."""
+    """`predictorapi fetch` into the shared `code` volume, when the code comes from git: the only container that
+    gets the git credentials; it installs nothing (see `install_container`)."""
     source = api.spec.predictor.source
     if source is None:
         return None
     git = source.git
-    env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR, **packages_settings(api)}
-    mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"},
-              *packages_mount(api, read_only=False)]
+    env = {"REPO": git.repo, "REVISION": git.revision, "PATH": git.path, "DEST": CODE_DIR}
+    mounts = [{"name": "code", "mountPath": CODE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
     if git.secret_ref:
         env["CREDENTIALS_DIR"] = GIT_CREDENTIALS_DIR
         mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
-    return {
-        "name": FETCH_CONTAINER,
-        "image": options.runtime_image,
-        "command": ["predictorapi", "fetch"],
-        "env": [{"name": f"{GIT_ENV_PREFIX}{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
-                                                                                            "value": "/tmp"}]
-        + pip_env(api),
-        # pip unpacking large wheels needs more than a checkout
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": container_security_context(),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
+    variables = [{"name": f"{GIT_ENV_PREFIX}{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
+                                                                                           "value": "/tmp"}]
+    return init_container(FETCH_CONTAINER, options, "fetch", variables, container_security_context(), mounts)
 
 
 def volumes(api: PredictorAPI) -> list[dict[str, Any]]:
@@ -225,9 +215,10 @@ def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
     }
-    init = fetch_container(api, options)
-    if init is not None:
-        spec["initContainers"] = [init]
+    init = [c for c in (fetch_container(api, options), install_container(api, options, container_security_context()))
+            if c is not None]
+    if init:
+        spec["initContainers"] = init
     add_model(spec, api, options)
     if api.spec.compute.node_selector:
         spec["nodeSelector"] = dict(api.spec.compute.node_selector)

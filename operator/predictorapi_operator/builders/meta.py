@@ -96,3 +96,20 @@ def ingress_url(api: PredictorAPI) -> str | None:
         return None
     scheme = "https" if ingress.tls else "http"
     return f"{scheme}://{ingress.host}{ingress.path.rstrip('/') or ''}"
+
+
+def init_container(name: str, options: BuildOptions, command: str, env: list[dict[str, Any]],
+                   security_context: dict[str, Any], mounts: list[dict[str, Any]],
+                   memory_request: str = "128Mi") -> dict[str, Any]:
+    """An init container of the runtime image running `predictorapi COMMAND`: a small request, a 1Gi memory limit
+    (pip unpacking large wheels, downloads), and its one-line error (or its log tail) as termination message."""
+    return {
+        "name": name,
+        "image": options.runtime_image,
+        "command": ["predictorapi", command],
+        "env": env,
+        "resources": {"requests": {"cpu": "100m", "memory": memory_request}, "limits": {"memory": "1Gi"}},
+        "securityContext": security_context,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }

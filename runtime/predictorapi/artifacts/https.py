@@ -14,21 +14,31 @@ from pathlib import Path
 
 from predictorapi import __version__
 from predictorapi.artifacts.errors import DownloadFailed
+from predictorapi.artifacts.paths import inside
+from predictorapi.artifacts.source import Source
+from predictorapi.artifacts.transport import AUTHORIZATION_KEY
 from predictorapi.artifacts.uri import ModelURI, file_name
 
-AUTHORIZATION_KEY = "HTTP_AUTHORIZATION"
 CHUNK = 1 << 20
 
 
-def download(uri: ModelURI, dest: Path, revision: str | None, env: Mapping[str, str], stall_seconds: float) -> None:
+def resolve(uri: ModelURI, revision: str | None, env: Mapping[str, str], stall_seconds: float) -> Source:
+    """The URL is its own endpoint; its version is the sha256 `revision` when given (nothing asked before the
+    download)."""
+    return Source(endpoint=f"{uri.scheme}://{uri.authority}", version=(revision or "").lower(), revision=revision,
+                  download=lambda dest: _download(uri, dest, revision, env, stall_seconds))
+
+
+def _download(uri: ModelURI, dest: Path, revision: str | None, env: Mapping[str, str], stall_seconds: float) -> None:
     """Download the file into `dest/<its name>`; a sha256 `revision` must match."""
+    target = inside(dest, file_name(uri))
     request = urllib.request.Request(uri.raw, headers={"User-Agent": f"predictorapi/{__version__}"})
     if env.get(AUTHORIZATION_KEY):
         request.add_unredirected_header("Authorization", env[AUTHORIZATION_KEY])
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(request, timeout=stall_seconds) as response, \
-                (dest / file_name(uri)).open("wb") as out:
+                target.open("wb") as out:
             while chunk := response.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)

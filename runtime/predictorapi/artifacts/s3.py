@@ -7,28 +7,57 @@ pod's workload identity (IRSA). `AWS_REGION` / `AWS_DEFAULT_REGION` when the end
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
-from typing import Any
+import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from predictorapi.artifacts.errors import DownloadFailed
+from predictorapi.artifacts.paths import inside
+from predictorapi.artifacts.source import Source
 from predictorapi.artifacts.uri import ModelURI, file_name
 
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 _MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 
 
-def download(uri: ModelURI, dest: Path, revision: str | None, env: Mapping[str, str], stall_seconds: float) -> None:
-    """Download the object, or every object under the prefix, into `dest` (the prefix's layout kept)."""
+class _Object(NamedTuple):
+    key: str
+    name: str
+    """Its path relative to the download folder."""
+    etag: str
+    version_id: str | None
+
+
+def resolve(uri: ModelURI, revision: str | None, env: Mapping[str, str], stall_seconds: float) -> Source:
+    """List the object, or every object under the prefix, with their ETags (and version ids): the version."""
+    client = _client(env, stall_seconds)
+    with _errors(stall_seconds):
+        objects = _objects(client, uri)
+    listing = "\n".join(f"{o.key} {o.etag} {o.version_id or ''}" for o in objects)
+    return Source(endpoint=client.meta.endpoint_url, version=hashlib.sha256(listing.encode()).hexdigest(),
+                  revision=revision, download=lambda dest: _download(client, uri, objects, dest, stall_seconds))
+
+
+def _download(client: Any, uri: ModelURI, objects: list[_Object], dest: Path, stall_seconds: float) -> None:
+    """Download the listed objects into `dest` (the prefix's layout kept); a versioned object at the version
+    listed."""
+    targets = [(item, inside(dest, item.name)) for item in objects]
+    with _errors(stall_seconds):
+        for item, target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pinned = {"VersionId": item.version_id} if item.version_id else None
+            client.download_file(uri.authority, item.key, str(target), ExtraArgs=pinned)
+
+
+@contextmanager
+def _errors(stall_seconds: float) -> Iterator[None]:
+    """botocore's errors as :class:`DownloadFailed`."""
     import botocore.exceptions
 
-    client = _client(env, stall_seconds)
     try:
-        objects = _objects(client, uri)
-        for key, relative in objects:
-            target = dest / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(uri.authority, key, str(target))
+        yield
     except botocore.exceptions.ClientError as exc:
         raise DownloadFailed(_client_error(exc)) from None
     except botocore.exceptions.NoCredentialsError:
@@ -54,25 +83,21 @@ def _client(env: Mapping[str, str], stall_seconds: float) -> Any:
                           config=config)
 
 
-def _objects(client: Any, uri: ModelURI) -> list[tuple[str, PurePosixPath]]:
-    """(key, path relative to the download folder) of each object to download."""
+def _objects(client: Any, uri: ModelURI) -> list[_Object]:
+    """Each object to download (folder markers left out)."""
     import botocore.exceptions
 
     if not uri.is_prefix:
         try:
-            client.head_object(Bucket=uri.authority, Key=uri.path)
-            return [(uri.path, PurePosixPath(file_name(uri)))]
+            head = client.head_object(Bucket=uri.authority, Key=uri.path)
+            return [_Object(uri.path, file_name(uri), head["ETag"], head.get("VersionId"))]
         except botocore.exceptions.ClientError as exc:
             if _code(exc) not in _MISSING:
                 raise
     prefix = uri.path if uri.is_prefix else uri.path + "/"
-    found = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=uri.authority, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = PurePosixPath(item["Key"][len(prefix):])
-            if item["Key"].endswith("/") or ".." in relative.parts or relative.is_absolute():
-                continue  # a folder marker, or a key that would leave the download folder
-            found.append((item["Key"], relative))
+    found = [_Object(item["Key"], item["Key"][len(prefix):], item["ETag"], None)
+             for page in client.get_paginator("list_objects_v2").paginate(Bucket=uri.authority, Prefix=prefix)
+             for item in page.get("Contents", []) if not item["Key"].endswith("/")]
     if not found:
         raise DownloadFailed(f"no object s3://{uri.authority}/{uri.path} and none under s3://{uri.authority}/{prefix}")
     return found

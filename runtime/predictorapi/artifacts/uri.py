@@ -59,13 +59,25 @@ def parse(uri: str) -> ModelURI:
         raise InvalidModelURI(f"needs a {'claim' if scheme == 'pvc' else 'bucket'} name")
     if ".." in PurePosixPath(path).parts:
         raise InvalidModelURI("the path must not contain '..'")
+    if scheme == "pvc":
+        return ModelURI(uri, scheme, authority, claim_path(path))
     return ModelURI(uri, scheme, authority, path)
 
 
-def cache_key(uri: str, revision: str | None) -> str:
-    """The folder name of an artifact in the cache: a readable slug of its name and a digest of URI +
-    revision (so a new revision is a new folder, and the same URI + revision is found again)."""
-    digest = hashlib.sha256(f"{uri}\n{revision or ''}".encode()).hexdigest()[:20]
+def claim_path(path: str) -> str:
+    """A `pvc://CLAIM/PATH`'s PATH normalised (`a//b/./c` → `a/b/c`, '' for the claim's root); refuses one
+    that would leave the claim (`/etc`, from `pvc://CLAIM//etc`, or any `..`)."""
+    if path.startswith("/") or ".." in path.split("/"):
+        raise InvalidModelURI("the path must stay inside the claim: pvc://CLAIM/PATH, without '//' after the "
+                              "claim or '..'")
+    return "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+def cache_key(uri: str, revision: str | None, identity: str = "") -> str:
+    """The folder name of an artifact in the cache: a readable slug of its name and a digest of URI, revision
+    and `identity` (the store's endpoint and the version it reported: an ETag, a generation, a commit), so that
+    another endpoint, a new revision or new content is a new folder, and the same ones are found again."""
+    digest = hashlib.sha256(f"{uri}\n{revision or ''}\n{identity}".encode()).hexdigest()[:20]
     parsed = parse(uri)
     name = PurePosixPath(parsed.path.rstrip("/")).name or parsed.authority
     slug = _SLUG.sub("-", f"{parsed.scheme}-{name}".lower()).strip("-")[:40]

@@ -3,13 +3,10 @@
 Configured by flags or, in the init container, by the environment (`PREDICTORAPI_GIT_REPO`,
 `PREDICTORAPI_GIT_REVISION`, `PREDICTORAPI_GIT_PATH`, `PREDICTORAPI_GIT_DEST`,
 `PREDICTORAPI_GIT_CREDENTIALS_DIR`, `PREDICTORAPI_TERMINATION_LOG`, `PREDICTORAPI_GIT_TIMEOUT`,
-`PREDICTORAPI_GIT_ALLOW_INSECURE_HTTP`, `PREDICTORAPI_GIT_SSH_ACCEPT_NEW_HOST_KEYS`,
-`PREDICTORAPI_GIT_REQUIREMENTS`, `PREDICTORAPI_GIT_REQUIREMENTS_OPTIONAL`, `PREDICTORAPI_GIT_PACKAGES_DIR`).
+`PREDICTORAPI_GIT_ALLOW_INSECURE_HTTP`, `PREDICTORAPI_GIT_SSH_ACCEPT_NEW_HOST_KEYS`).
 
-With a requirements file (relative to DEST), the checked-out code's pip requirements are installed into
-PACKAGES_DIR/<sha256 of the file>/<pyXY> (reused when already there) and DEST/.predictorapi-packages
-links to them: the runtime has that link on its PYTHONPATH. A failing install ends the same way as a
-failing checkout, with the reason `DependencyInstallFailed` and pip's last lines.
+It installs nothing: the checked-out requirements are installed by `predictorapi install-packages`, the next
+init container, which gets no credentials.
 
 A token is only ever sent to the repository's own protocol and host (never after a redirect to
 another host), and never over plain http:// unless allowed; ssh with a key needs `known_hosts` in
@@ -31,8 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from predictorapi.commands.termination_log import fail, termination_log, write
 from predictorapi.contracts.env import ENV_PREFIX, GIT_ENV_PREFIX
-from predictorapi.contracts.pod import CODE_DIR, PACKAGES_DIR, PACKAGES_LINK_NAME, TERMINATION_LOG
-from predictorapi.contracts.termination import DEPENDENCY_INSTALL_FAILED, failure_message
+from predictorapi.contracts.pod import CODE_DIR, TERMINATION_LOG
+from predictorapi.contracts.termination import failure_message
 
 
 class FetchSettings(BaseSettings):
@@ -48,9 +45,6 @@ class FetchSettings(BaseSettings):
     timeout: float = 300.0
     allow_insecure_http: bool = False
     ssh_accept_new_host_keys: bool = False
-    requirements: str | None = None
-    requirements_optional: bool = False
-    packages_dir: str = PACKAGES_DIR
     termination_log: str | None = Field(None, validation_alias=f"{ENV_PREFIX}TERMINATION_LOG")
 
 
@@ -78,12 +72,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ssh-accept-new-host-keys", action="store_true", default=None,
                         help="without known_hosts, trust whatever ssh host key is offered (UNSAFE: no protection "
                         f"against a man in the middle) [{env}SSH_ACCEPT_NEW_HOST_KEYS]")
-    parser.add_argument("--requirements", help=f"pip requirements file, relative to DEST, to install after the "
-                        f"checkout [{env}REQUIREMENTS]")
-    parser.add_argument("--requirements-optional", action="store_true", default=None,
-                        help=f"skip the install when the requirements file is absent [{env}REQUIREMENTS_OPTIONAL]")
-    parser.add_argument("--packages-dir", help=f"cache of installed requirements, one folder per file hash "
-                        f"[{env}PACKAGES_DIR, default {PACKAGES_DIR}]")
     parser.set_defaults(func=run)
 
 
@@ -121,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         sha = fetch(request)
-        _install(settings, request.dest)
     except FetchError as exc:
         return fail(log, str(exc), 1)
     except Exception as exc:  # never a traceback in an init container's termination message
@@ -131,25 +118,4 @@ def run(args: argparse.Namespace) -> int:
     where = f"{redact_url(request.repo)}" + (f" path {request.path}" if request.path else "")
     print(f"checked out {sha} ({request.revision}) of {where} into {request.dest}", flush=True)
     return 0
-
-
-def _install(settings: FetchSettings, dest: Path) -> None:
-    """Install the checked-out requirements (when asked and present) and link them from the code folder."""
-    from predictorapi.gitfetch import FetchError
-    from predictorapi.requirements import install_requirements
-
-    if not settings.requirements:
-        return
-    file = (dest / settings.requirements).resolve()
-    if not file.is_relative_to(dest.resolve()):
-        raise FetchError("InvalidPath", f"requirements {settings.requirements!r} is outside the code folder")
-    if not file.is_file() and settings.requirements_optional:
-        return
-    if not file.is_file():
-        raise FetchError(DEPENDENCY_INSTALL_FAILED, f"requirements file {settings.requirements} not found in the "
-                         "checked-out code")
-    site, cached = install_requirements(file, Path(settings.packages_dir))
-    (dest / PACKAGES_LINK_NAME).symlink_to(site, target_is_directory=True)
-    how = "already installed" if cached else "installed"
-    print(f"requirements {settings.requirements} {how} in {site}", flush=True)
 

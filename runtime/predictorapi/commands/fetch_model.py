@@ -2,12 +2,16 @@
 
 Configured by flags or, in the init container, by the environment (`PREDICTORAPI_MODEL_URI`,
 `PREDICTORAPI_MODEL_REVISION`, `PREDICTORAPI_MODEL_CACHE_DIR`, `PREDICTORAPI_MODEL_STALL_TIMEOUT`,
-`PREDICTORAPI_TERMINATION_LOG`); credentials and endpoints come from the environment too (the secretRef:
-`AWS_*`, `GOOGLE_APPLICATION_CREDENTIALS_JSON`, `HF_TOKEN`, `HF_ENDPOINT`, `HTTP_AUTHORIZATION`).
+`PREDICTORAPI_MODEL_LINK`, `PREDICTORAPI_MODEL_ALLOW_INSECURE_HTTP`, `PREDICTORAPI_TERMINATION_LOG`);
+credentials and endpoints come from the environment too (the secretRef: `AWS_*`,
+`GOOGLE_APPLICATION_CREDENTIALS_JSON`, `HF_TOKEN`, `HF_ENDPOINT`, `HTTP_AUTHORIZATION`). Credentials are not
+sent over plain http unless `--allow-insecure-http` is given.
 
-The artifact lands in `CACHE_DIR/<key of URI + revision>/`, downloaded once: a second start (another
-replica on the same cache volume) waits for the first one's download, a later one finds it done. Progress
-(bytes, rate) is logged. On success the folder is printed and written to the termination log; on failure
+The artifact lands in `CACHE_DIR/<key>/`, the key made of the URI, the revision (an hf:// branch or tag
+resolved to its commit), the endpoint and the version the store reports (ETags, generations, the commit),
+downloaded once: a second start (another replica on the same cache volume) waits for the first one's download,
+a later one finds it done. Progress (bytes, rate) is logged. On success the folder is printed, `--link` is made
+a symlink to it, and `{"path": FOLDER, "revision": REVISION}` is written to the termination log; on failure
 (HTTP 403, a missing object, a digest or revision mismatch, no data for the stall timeout) ONE line
 `ModelDownloadFailed: <uri, credentials redacted>: <detail>` goes to stderr and to the termination log, and
 the exit code is 1 (2 for a missing setting).
@@ -27,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from predictorapi.commands.termination_log import fail, termination_log, write
 from predictorapi.contracts.env import ENV_PREFIX, MODEL_ENV_PREFIX
 from predictorapi.contracts.pod import MODEL_DIR, TERMINATION_LOG
+from predictorapi.contracts.termination import ModelFetched, model_fetched_message
 
 
 class ModelFetchSettings(BaseSettings):
@@ -38,6 +43,8 @@ class ModelFetchSettings(BaseSettings):
     revision: str | None = None
     cache_dir: str = MODEL_DIR
     stall_timeout: float = Field(120.0, gt=0)
+    link: str | None = None
+    allow_insecure_http: bool = False
     termination_log: str | None = Field(None, validation_alias=f"{ENV_PREFIX}TERMINATION_LOG")
 
 
@@ -56,6 +63,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"{MODEL_DIR}]")
     parser.add_argument("--stall-timeout", type=float, help=f"seconds without data before giving up [{env}"
                         "STALL_TIMEOUT, default 120]")
+    parser.add_argument("--link", help=f"make this path a symlink to the model's folder [{env}LINK]")
+    parser.add_argument("--allow-insecure-http", action="store_true", default=None,
+                        help=f"send credentials over plain http:// too, on a network you trust [{env}"
+                        "ALLOW_INSECURE_HTTP]")
     parser.add_argument("--termination-log", help=f"file receiving the folder or the error line [${ENV_PREFIX}"
                         f"TERMINATION_LOG; default {TERMINATION_LOG} when it exists]")
     parser.set_defaults(func=run)
@@ -63,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch; returns the exit code."""
-    from predictorapi.artifacts.errors import DownloadFailed, failure_line
+    from predictorapi.artifacts.errors import DownloadFailed, download_secrets, failure_line
     from predictorapi.artifacts.fetch import ModelRequest, model_folder
 
     try:
@@ -78,19 +89,33 @@ def run(args: argparse.Namespace) -> int:
         return fail(log, f"InvalidRequest: missing --uri ({MODEL_ENV_PREFIX}URI)", 2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     request = ModelRequest(uri=settings.uri, revision=settings.revision, cache_dir=Path(settings.cache_dir),
-                           stall_seconds=settings.stall_timeout)
+                           stall_seconds=settings.stall_timeout, allow_insecure_http=settings.allow_insecure_http)
+
+    secrets = download_secrets(os.environ)
 
     def on_stall(detail: str) -> None:  # the download cannot be interrupted from here: end the process
-        fail(log, failure_line(settings.uri, detail), 1)
+        fail(log, failure_line(settings.uri, detail, secrets), 1)
         os._exit(1)
 
     try:
         found = model_folder(request, on_stall)
     except DownloadFailed as exc:
-        return fail(log, failure_line(settings.uri, exc.detail), 1)
+        return fail(log, failure_line(settings.uri, exc.detail, secrets), 1)
     except Exception as exc:  # never a traceback in an init container's termination message
-        return fail(log, failure_line(settings.uri, f"{type(exc).__name__}: {exc}"), 1)
-    write(log, str(found.path))
-    print(f"{'downloaded' if found.downloaded else 'cached'}: {found.path}", flush=True)
+        return fail(log, failure_line(settings.uri, f"{type(exc).__name__}: {exc}", secrets), 1)
+    if settings.link:
+        _link(Path(settings.link), found.path)
+    write(log, model_fetched_message(ModelFetched(str(found.path), found.revision)))
+    print(f"{'downloaded' if found.downloaded else 'cached'}: {found.path} (revision {found.revision or '-'})",
+          flush=True)
     return 0
+
+
+def _link(link: Path, target: Path) -> None:
+    """Make `link` a symlink to `target`, replacing whatever link is there (atomically)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    scratch = link.with_name(f".{link.name}.new")
+    scratch.unlink(missing_ok=True)
+    scratch.symlink_to(target.absolute(), target_is_directory=True)
+    os.replace(scratch, link)
 

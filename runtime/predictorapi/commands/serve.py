@@ -72,13 +72,15 @@ def run(args: argparse.Namespace) -> int:
     model_path = local_model(api.spec, root, args)
     if isinstance(model_path, int):
         return model_path
-    if (failed := local_requirements(api.spec, root)) is not None:
-        return failed
+    packages = local_requirements(api.spec, root)
+    if isinstance(packages, int):
+        return packages
     settings = RuntimeSettings(
         **runtime_settings(api.metadata.name, api.spec),
         model_path=model_path,
         predictor_path=str(predictor_file),
         python_path=str(root / predictor.python_path) if predictor.python_path else None,
+        packages_path=packages,
         host=args.host,
         port=args.port,
         log_json=args.log_json,
@@ -101,7 +103,8 @@ def local_model(spec: PredictorAPISpec, root: Path, args: argparse.Namespace) ->
     env_root = os.environ.get(f"{MODEL_ENV_PREFIX}PVC_ROOT")
     cache = args.model_cache or os.environ.get(f"{MODEL_ENV_PREFIX}CACHE_DIR") or default_model_cache()
     request = ModelRequest(uri=model.uri, revision=model.revision, cache_dir=Path(cache).expanduser(),
-                           pvc_root=(args.pvc_root or (Path(env_root) if env_root else root)).resolve())
+                           pvc_root=(args.pvc_root or (Path(env_root) if env_root else root)).resolve(),
+                           allow_insecure_http=model.allow_insecure_http)
 
     def on_stall(detail: str) -> None:  # the download cannot be interrupted from here: end the process
         print(f"predictorapi serve: spec.model: {failure_line(model.uri, detail)}", file=sys.stderr, flush=True)
@@ -117,18 +120,19 @@ def local_model(spec: PredictorAPISpec, root: Path, args: argparse.Namespace) ->
     return path
 
 
-def local_requirements(spec: PredictorAPISpec, root: Path) -> int | None:
-    """Install the requirements of code from `source.git` as `fetch-code` would, into the local cache
-    (`$XDG_CACHE_HOME/predictorapi/python-packages`, one folder per file hash), onto the import path; the exit
-    code when the install fails."""
+def local_requirements(spec: PredictorAPISpec, root: Path) -> str | int | None:
+    """Install the requirements of code from `source.git` as `install-packages` would, into the local cache
+    (`$XDG_CACHE_HOME/predictorapi/python-packages`, one folder per cache key); their folder (the runtime's
+    `packages_path`), None without requirements, or the exit code when the install fails."""
     from predictorapi.gitfetch import FetchError
-    from predictorapi.requirements import use_local_requirements
+    from predictorapi.requirements import local_requirements_site
 
     try:
-        site = use_local_requirements(spec, root)
+        site = local_requirements_site(spec, root)
     except FetchError as exc:
         print(f"predictorapi serve: spec.predictor.requirements: {exc}", file=sys.stderr)
         return 2
-    if site is not None:
-        log.info("requirements installed in %s", site)
-    return None
+    if site is None:
+        return None
+    log.info("requirements installed in %s", site)
+    return str(site)

@@ -5,8 +5,8 @@
 - `labels`: labels and annotations on children (operator → operator, kubectl, tests).
 - `kinds`: the kinds of children and where the API serves them (operator ↔ the tests' emulator).
 - `pod`: container names, port, paths and the default runtime image (builders ↔ runtime image).
-- `termination`: the `fetch-code` and `fetch-model` init containers' termination message (fetch, fetch-model
-  → operator status).
+- `termination`: the `fetch-code`, `install-packages` and `fetch-model` init containers' termination message
+  (fetch, install-packages, fetch-model → operator status).
 
 Pure constants and functions: no I/O.
 """

@@ -9,6 +9,8 @@ ENV_PREFIX = "PREDICTORAPI_"
 """Prefix of every runtime setting (`RuntimeSettings` field `max_concurrency` → `PREDICTORAPI_MAX_CONCURRENCY`)."""
 GIT_ENV_PREFIX = f"{ENV_PREFIX}GIT_"
 """Prefix of the `predictorapi fetch` settings (`PREDICTORAPI_GIT_REPO`, ...)."""
+INSTALL_ENV_PREFIX = f"{ENV_PREFIX}INSTALL_"
+"""Prefix of the `predictorapi install-packages` settings (`PREDICTORAPI_INSTALL_REQUIREMENTS`, ...)."""
 MODEL_ENV_PREFIX = f"{ENV_PREFIX}MODEL_"
 """Prefix of the `predictorapi fetch-model` settings (`PREDICTORAPI_MODEL_URI`, `PREDICTORAPI_MODEL_REVISION`,
 `PREDICTORAPI_MODEL_CACHE_DIR`, `PREDICTORAPI_MODEL_STALL_TIMEOUT`)."""

@@ -11,7 +11,10 @@ FETCH_CONTAINER = "fetch-code"
 """The init container that checks out `spec.predictor.source.git` (`predictorapi fetch`)."""
 MODEL_CONTAINER = "fetch-model"
 """The init container that downloads `spec.model` (`predictorapi fetch-model`)."""
-FAILING_INIT_CONTAINERS = (FETCH_CONTAINER, MODEL_CONTAINER)
+INSTALL_CONTAINER = "install-packages"
+"""The init container, after `fetch-code`, that pip-installs the predictor's requirements (`predictorapi
+install-packages`): no credentials, only this API's packages folder writable."""
+FAILING_INIT_CONTAINERS = (FETCH_CONTAINER, INSTALL_CONTAINER, MODEL_CONTAINER)
 """Init containers whose termination message on failure is `<Reason>: <detail>` (see `termination`)."""
 MODEL_DIR = "/srv/model"
 """Where the model volume (the cache PVC, an emptyDir, or the `pvc://` claim) is mounted: read-write in the
@@ -30,17 +33,29 @@ SHM_DIR = "/dev/shm"
 """`compute.sharedMemory`: an in-memory emptyDir mounted over the container's 64 MiB /dev/shm."""
 PACKAGES_VOLUME = "python-packages"
 PACKAGES_DIR = "/srv/python-packages"
-"""Where `fetch-code` pip-installs the predictor's requirements, one folder per requirements file hash."""
+"""Where `install-packages` pip-installs the predictor's requirements (one folder per cache key), read-only in the
+runtime container: an emptyDir, or this API's own folder of the model cache claim (a subPath)."""
 PACKAGES_CACHE_FOLDER = "python-packages"
-"""Folder of the model cache claim (mounted at PACKAGES_DIR) holding the installs, when the spec has one."""
+"""Folder of the model cache claim holding the installs, when the spec has one: each API mounts only its own
+`python-packages/<namespace>/<name>` there (at PACKAGES_DIR)."""
 PACKAGES_LINK_NAME = ".predictorapi-packages"
 PACKAGES_LINK = f"{CODE_DIR}/{PACKAGES_LINK_NAME}"
-"""Symlink, written by `fetch-code`, to this pod's installed requirements: on the runtime's PYTHONPATH."""
+"""Symlink, written by `install-packages`, to this pod's installed requirements: the runtime's `packages_path`
+(`PREDICTORAPI_PACKAGES_PATH`), appended to `sys.path` after its own packages."""
+MODEL_CACHE_FOLDER = "models"
+"""Folder of the model cache claim holding the downloaded models: the only part of the claim that `fetch-model`
+(read-write) and the runtime (read-only) mount (`subPath`); the claim's other folders are other APIs'."""
 MODEL_VOLUME = "model"
 """The `spec.model` volume (mounted at MODEL_DIR)."""
+MODEL_LINK_VOLUME = "model-link"
+MODEL_LINK_DIR = "/srv/model-link"
+"""A pod's own emptyDir where `fetch-model` links the folder it resolved (its cache key, known only once the
+store has said which version it serves); read-only in the runtime container."""
+MODEL_LINK = f"{MODEL_LINK_DIR}/model"
+"""The symlink to this pod's model folder: the runtime container's `PREDICTORAPI_MODEL_PATH` for a download."""
 RESERVED_VOLUMES = (TMP_VOLUME, CODE_VOLUME, GIT_CREDENTIALS_VOLUME, SHM_VOLUME, PACKAGES_VOLUME,
-                    MODEL_VOLUME)
+                    MODEL_VOLUME, MODEL_LINK_VOLUME)
 """Volume names the operator uses; `spec.volumes` may not take them (nor any starting with `predictorapi-`)."""
 RESERVED_VOLUME_PREFIX = "predictorapi-"
-RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR)
+RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR, MODEL_LINK_DIR)
 """Mount paths the operator uses in the runtime container; `spec.volumeMounts` may not take them."""

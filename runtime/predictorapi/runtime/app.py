@@ -73,9 +73,8 @@ def _add_probes(app: FastAPI, state: RuntimeState, registry: CollectorRegistry) 
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Response:
-        if state.liveness_failed():  # every slot held by hung calls for `wedged_seconds`: restart me
-            return JSONResponse({"status": "wedged"}, 503)
-        return JSONResponse({"status": "alive"})
+        status = state.liveness()  # not alive: hung calls hold every slot, or crash-looping: restart me
+        return JSONResponse({"status": status}, 200 if status == "alive" else 503)
 
     @app.get("/readyz", summary="Readiness")
     async def readyz() -> Response:

@@ -26,14 +26,18 @@ class PredictorInterface:
     """`predict` is a generator function (sync or async, i.e. `def`/`async def` with `yield`)."""
 
 
-def load_class(path: str | Path, class_name: str, python_path: str | None = None) -> type:
-    """Import `path` as a module and return its `class_name`."""
+def load_class(path: str | Path, class_name: str, python_path: str | None = None,
+               packages_path: str | None = None) -> type:
+    """Import `path` as a module and return its `class_name`; the predictor's folder and `python_path` come first
+    on `sys.path`, its installed requirements (`packages_path`) last, after the runtime's own packages."""
     file = Path(path).resolve()
     if not file.is_file():
         raise PredictorLoadError(f"predictor file not found: {file}")
     for entry in (python_path, str(file.parent)):
         if entry and entry not in sys.path:
             sys.path.insert(0, entry)
+    if packages_path and packages_path not in sys.path:
+        sys.path.append(packages_path)
     spec = importlib.util.spec_from_file_location(f"predictorapi_user_{file.stem}", file)
     if spec is None or spec.loader is None:
         raise PredictorLoadError(f"cannot import {file}")

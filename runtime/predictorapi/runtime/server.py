@@ -13,16 +13,20 @@ import sys
 import threading
 import time
 from collections.abc import Collection
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from prometheus_client import CollectorRegistry, multiprocess
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from predictorapi.commands.termination_log import termination_log, write
+from predictorapi.contracts.termination import PREDICTOR_LOAD_FAILED, failure_message
 from predictorapi.runtime.app import create_app
+from predictorapi.runtime.framing import AmbiguousFraming, CloseDelimitedCycle, RequestFraming, parser_refusal
 from predictorapi.runtime.logs import configure_logging
-from predictorapi.runtime.replica import ReplicaBoard
+from predictorapi.runtime.replica import METRICS_DIR_ENV, ReplicaBoard
+from predictorapi.runtime.replica_metrics import every_worker_metrics
 from predictorapi.runtime.settings import RuntimeSettings
 from predictorapi.runtime.state import RuntimeState
 from predictorapi.runtime.worker_logs import tag_worker_logs
@@ -117,7 +121,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       byte of a request on a kept-alive connection), and be at most `max_header_bytes`;
     * a request body must not pause for longer than `body_timeout_seconds`;
     * a request on a connection beyond `max_connections` is answered 503 at once (probes excepted);
-    * while draining, every response carries `Connection: close`.
+    * while draining, every response carries `Connection: close`;
+    * a request with an ambiguous `Transfer-Encoding` is answered 400 and closed, and a response of unknown
+      length to an HTTP/1.0 request is close-delimited, not chunked (:mod:`predictorapi.runtime.framing`).
 
     Timestamps are kept here; :meth:`ConnectionGuard.sweep` enforces the timeouts from the server's tick,
     so the request path arms no timer.
@@ -133,6 +139,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0  # request line and headers of the request being read, as parsed
         self._unparsed = 0  # bytes received while reading headers (the parser buffers a header until whole)
         self._body_last: float | None = None  # loop time of the last body bytes of an unfinished body
+        self._framing = RequestFraming()
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -155,6 +162,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._partial = True
         self._header_bytes = 0
+        self._framing = RequestFraming()
         if self.waiting_since is None:  # a new request on a kept-alive connection
             self.waiting_since = self.loop.time()
 
@@ -164,11 +172,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
+        self._framing.header(name, value)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         guard, now = self.guard, self.loop.time()
         self.waiting_since, self._partial, self._unparsed = None, False, 0
+        refusal = self._framing.refusal(self.parser.get_http_version())
+        if refusal is not None:  # the parser stops here, before the body: uvicorn answers 400 and closes
+            raise AmbiguousFraming(refusal)
         probe = self.url.partition(b"?")[0] in PROBE_PATHS
         if not probe:
             guard.last_request = now
@@ -177,6 +189,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                   else None)
         self.app = refuse or guard.app
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope and self.scope["http_version"] != "1.1":
+            self.cycle.__class__ = CloseDelimitedCycle  # the same cycle, its responses framed for HTTP/1.0
         self._body_last = now
         if self.cycle is not None and (refuse is not None or guard.draining):
             self.cycle.keep_alive = False
@@ -188,6 +202,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._body_last = None
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request the parser refused; JSON when the request's framing is ambiguous (the
+        parser refuses some such requests itself, `on_headers_complete` the others). uvicorn calls this while
+        handling the parser's error, whose message `sys.exc_info` gives."""
+        refusal = self._framing.refusal(self.parser.get_http_version()) or parser_refusal(sys.exc_info()[1])
+        if refusal is None:
+            super().send_400_response(msg)
+            return
+        self.transport.write(_raw_response(400, "Bad Request", refusal))
+        self.transport.close()
 
     def check(self, now: float) -> None:
         """Close the connection if its client is late with headers or stalls in a body."""
@@ -319,7 +344,7 @@ def serve(settings: RuntimeSettings, replica: ReplicaBoard | None = None) -> int
     worker = {}
     if replica is not None:
         tag_worker_logs(replica.index)
-        worker = {"replica": replica, "scraped": _every_worker_metrics()}
+        worker = {"replica": replica, "scraped": every_worker_metrics(Path(os.environ[METRICS_DIR_ENV]))}
     app = create_app(settings=settings, **worker)
     state: RuntimeState = app.state.runtime
     state.freeze_heap = True  # this process is the server's own
@@ -336,6 +361,8 @@ def serve(settings: RuntimeSettings, replica: ReplicaBoard | None = None) -> int
     server.run(sockets=None if replica is None else [_shared_port(settings.host, settings.port)])
     if state.load_error is not None:
         log.error("exiting: %s", state.load_error)
+        # Kubernetes shows this line as the container's termination message (and so the operator's status).
+        write(termination_log(None), failure_message(PREDICTOR_LOAD_FAILED, " ".join(state.load_error.split())))
         code = 1
     else:
         code = 0 if server.started else 1
@@ -354,13 +381,6 @@ def _exit(code: int) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
-
-
-def _every_worker_metrics() -> CollectorRegistry:
-    """A registry that reads every worker's metrics files (`PROMETHEUS_MULTIPROC_DIR`): the replica's totals."""
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
 
 
 def _shared_port(host: str, port: int) -> socket.socket:

@@ -26,6 +26,10 @@ class RuntimeSettings(BaseSettings):
         default_factory=dict, description="JSON object passed to the predictor's `__init__`."
     )
     python_path: str | None = Field(None, description="Extra import path prepended to `sys.path`.")
+    packages_path: str | None = Field(
+        None, description="The predictor's installed requirements (`install-packages`), appended to `sys.path` "
+        "after the runtime's own packages and the standard library, so they never shadow them."
+    )
     model_path: str | None = Field(
         None, description="Local folder of `spec.model`'s artifact (`PREDICTORAPI_MODEL_PATH`); passed to the "
         "predictor as `config[\"model_path\"]`."
@@ -43,6 +47,19 @@ class RuntimeSettings(BaseSettings):
         1, ge=1, le=64, description="Worker processes sharing the port (`spec.processesPerReplica`), each loading "
         "the predictor; above 1 a supervisor runs them and splits `max_concurrency`, `max_queue_length` and "
         "`threads` across them (see `predictorapi.runtime.supervisor`)."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        30.0, gt=0, description="With several processes: a worker that has loaded and whose event loop has not "
+        "ticked for this long (it answers nothing) is killed and restarted by the supervisor, as the liveness "
+        "probe (3 failures, 10 s apart) restarts a single process."
+    )
+    worker_crash_limit: int = Field(
+        5, ge=1, description="With several processes: a worker that dies after loading is restarted after a "
+        "back-off (1 s, doubling per crash within `worker_crash_window_seconds`, at most 30 s); this many "
+        "crashes within the window stop the replica (a non-zero exit), so that Kubernetes backs off and reports it."
+    )
+    worker_crash_window_seconds: float = Field(
+        600.0, gt=0, description="The window over which `worker_crash_limit` counts a replica's worker crashes."
     )
     threads: int | None = Field(
         None, ge=1, description="Thread pool size for sync `predict`; defaults to `max_concurrency`."

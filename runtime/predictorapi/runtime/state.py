@@ -23,7 +23,7 @@ from predictorapi.runtime.loader import (
 )
 from predictorapi.runtime.metrics import RuntimeMetrics
 from predictorapi.runtime.pool import PredictPool
-from predictorapi.runtime.replica import ReplicaBoard, replica_status
+from predictorapi.runtime.replica import CRASH_LOOPING, ReplicaBoard, replica_status
 from predictorapi.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("predictorapi.runtime")
@@ -75,9 +75,14 @@ class RuntimeState:
         statuses = self.replica.statuses(own=self.status)
         return replica_status(statuses), statuses
 
-    def liveness_failed(self) -> bool:
-        """Whether `/healthz` fails: this process (or, with several, any worker) wedged for `wedged_seconds`."""
-        return self.wedged_too_long or (self.replica is not None and self.replica.wedged_too_long())
+    def liveness(self) -> str:
+        """What `/healthz` answers: `alive`; `wedged` when this process (or, with several, any worker) has been
+        wedged for `wedged_seconds`; `crash-looping` once the supervisor gave up on the replica."""
+        if self.replica is not None and self.replica.crash_looping:
+            return CRASH_LOOPING
+        if self.wedged_too_long or (self.replica is not None and self.replica.wedged_too_long()):
+            return "wedged"
+        return "alive"
 
 
 @asynccontextmanager
@@ -114,7 +119,8 @@ def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop, cl
     started = time.perf_counter()
     try:
         if cls is None:
-            cls = load_class(settings.predictor_path, settings.predictor_class, settings.python_path)
+            cls = load_class(settings.predictor_path, settings.predictor_class, settings.python_path,
+                             settings.packages_path)
         check_batching(inspect_predictor(cls), settings)  # before the model loads: fail at once
         predictor = construct(cls, with_model_path(settings.predictor_config, settings.model_path))
     except BaseException as exc:  # any failure, even SystemExit from user code, must stop the server
