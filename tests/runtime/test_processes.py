@@ -258,13 +258,18 @@ def test_a_crashed_worker_is_restarted_and_the_replica_is_unready_meanwhile(
 
 def test_a_worker_that_fails_to_load_stops_the_replica(tmp_path: Path) -> None:
     config = {"claim": str(tmp_path / "claim"), "fail_one": True}
+    termination = tmp_path / "termination-log"
     with Runtime(_predictor(tmp_path), tmp_path / "runtime.log", api_name=API, processes=2,
-                 predictor_config=config, drain_min_seconds=0, drain_quiet_seconds=0.2) as runtime:
+                 predictor_config=config, drain_min_seconds=0, drain_quiet_seconds=0.2,
+                 termination_log=str(termination)) as runtime:
         code = runtime.wait(HANG_GUARD)
         log = runtime.log()
     assert code != 0, log
     assert "this worker fails to load" in log and "before its predictor loaded; stopping the replica" in log
     assert "restarting" not in log
+    # the failing worker's error is the container's termination message (the operator's Degraded message)
+    assert termination.read_text().startswith("PredictorLoadFailed: ") and "this worker fails to load" in \
+        termination.read_text()
 
 
 def test_json_log_lines_name_their_worker(tmp_path: Path) -> None:
@@ -326,9 +331,10 @@ def test_a_worker_that_stops_reporting_is_killed_and_replaced(tmp_path: Path) ->
 
 def test_crashes_back_off_and_too_many_stop_the_replica_with_metrics_cleaned(tmp_path: Path) -> None:
     release = tmp_path / "release"
+    termination = tmp_path / "termination-log"
     with runtime_in(tmp_path, PREDICTOR, api_name=API, processes=2, predictor_config={"release": str(release)},
-                    worker_crash_limit=3, drain_min_seconds=0, drain_quiet_seconds=0.2,
-                    request_timeout_seconds=300) as runtime, ExitStack() as stack, ThreadPoolExecutor(1) as pool:
+                    worker_crash_limit=3, drain_min_seconds=0, drain_quiet_seconds=0.2, request_timeout_seconds=300,
+                    termination_log=str(termination)) as runtime, ExitStack() as stack, ThreadPoolExecutor(1) as pool:
         worker = next(iter(connections_to_each_worker(runtime.url, stack, each=1)))
         folder = Path(_environ(worker)["PROMETHEUS_MULTIPROC_DIR"])
         for _ in range(2):  # two crashes: restarted, 1 s then 2 s later
@@ -357,6 +363,7 @@ def test_crashes_back_off_and_too_many_stop_the_replica_with_metrics_cleaned(tmp
         assert held.result().status_code == 200
         assert runtime.wait(HANG_GUARD) == 3  # the crashed worker's exit code
     assert "3 crashes within 600s; stopping the replica" in runtime.log()
+    assert termination.read_text() == "WorkersCrashing: 3 worker crashes within 600s, the last exited with 3"
     assert not folder.exists()
 
 

@@ -25,6 +25,9 @@ last lines, a package shadowing the runtime)."""
 PREDICTOR_LOAD_FAILED = "PredictorLoadFailed"
 """The runtime container's termination message when the predictor fails to load:
 `PredictorLoadFailed: <ExceptionType>: <message>`."""
+WORKERS_CRASHING = "WorkersCrashing"
+"""The runtime container's termination message when `processesPerReplica` workers crashed too often after loading:
+`WorkersCrashing: <N> worker crashes within <window>s, the last exited with <code>`."""
 MODEL_DOWNLOAD_FAILED = "ModelDownloadFailed"
 """The reason of every `fetch-model` failure: `ModelDownloadFailed: <uri, credentials redacted>: <detail>`."""
 

@@ -362,7 +362,8 @@ def serve(settings: RuntimeSettings, replica: ReplicaBoard | None = None) -> int
     if state.load_error is not None:
         log.error("exiting: %s", state.load_error)
         # Kubernetes shows this line as the container's termination message (and so the operator's status).
-        write(termination_log(None), failure_message(PREDICTOR_LOAD_FAILED, " ".join(state.load_error.split())))
+        line = failure_message(PREDICTOR_LOAD_FAILED, " ".join(state.load_error.split()))
+        write(termination_log(settings.termination_log), line)
         code = 1
     else:
         code = 0 if server.started else 1

@@ -64,6 +64,11 @@ class RuntimeSettings(BaseSettings):
     threads: int | None = Field(
         None, ge=1, description="Thread pool size for sync `predict`; defaults to `max_concurrency`."
     )
+    termination_log: str | None = Field(
+        None, description="File receiving the one line that says why the runtime exits with an error "
+        "(`PredictorLoadFailed: ...`, `WorkersCrashing: ...`); default Kubernetes' /dev/termination-log, when it "
+        "exists."
+    )
     request_timeout_seconds: float = Field(
         60.0, gt=0, description="Per-request timeout (504 past it); bounds the whole of a streamed prediction."
     )

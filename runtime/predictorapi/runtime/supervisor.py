@@ -63,7 +63,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from predictorapi.commands.termination_log import termination_log, write
 from predictorapi.contracts.env import setting_env, settings_env
+from predictorapi.contracts.termination import WORKERS_CRASHING, failure_message
 from predictorapi.runtime.logs import configure_logging
 from predictorapi.runtime.replica import (
     BOARD_FILE,
@@ -217,6 +219,10 @@ class Supervisor:
         if crashes >= settings.worker_crash_limit:
             log.error("worker %d (pid %d) exited with %d after loading: %d crashes within %.0fs; stopping the "
                       "replica", index, proc.pid, proc.returncode, crashes, settings.worker_crash_window_seconds)
+            # Kubernetes shows this line as the container's termination message (and so the operator's status).
+            write(termination_log(settings.termination_log), failure_message(
+                WORKERS_CRASHING, f"{crashes} worker crashes within {settings.worker_crash_window_seconds:.0f}s, "
+                f"the last exited with {proc.returncode}"))
             self.board.give_up()
             self._fail(_exit_status(proc.returncode) or 1)
             return
