@@ -13,6 +13,7 @@ import httpx
 import pytest
 from support import containers
 from support.containers import REPO, Podman
+from support.played_pods import pod_status, wait_failed
 from support.processes import free_port
 from support.s3 import S3, s3_server
 
@@ -87,16 +88,13 @@ def test_a_model_that_does_not_exist_ends_with_its_reason(
     pod = containers.play(podman, container_work, deployment, free_port(), {IMAGE: example_image("s3-model")},
                           "s3-missing", restart="Never", check=False)
     try:
-        state = pod.wait_exited(MODEL_CONTAINER, HANG_GUARD_S)
+        assert wait_failed(pod, deployment, HANG_GUARD_S) == MODEL_CONTAINER
+        status = pod_status(pod, deployment)
         message = pod.termination_message(MODEL_CONTAINER)
         logs = pod.logs(MODEL_CONTAINER)
     finally:
         containers.down(pod)
-    assert state["ExitCode"] != 0
     assert message.startswith("ModelDownloadFailed: s3://models/no-such-model/"), message + logs
-    status = {"metadata": {"name": "s3-missing"}, "status": {"initContainerStatuses": [{
-        "name": MODEL_CONTAINER,
-        "state": {"terminated": {"exitCode": state["ExitCode"], "reason": "Error", "message": message}}}]}}
     reason, shown = pod_problem([status])
     assert reason == "ModelDownloadFailed"
     assert shown.startswith(f"{MODEL_CONTAINER}: ModelDownloadFailed: s3://models/no-such-model/"), shown

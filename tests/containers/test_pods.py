@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support import containers
 from support.containers import REPO, Podman
+from support.played_pods import kubelet_message
 from support.processes import free_port
 from support.tiny_models import TEXT_GENERATION_MODEL, save_tiny_causal_lm
 
@@ -42,16 +43,16 @@ def _manifest(name: str, path: str, **spec: Any) -> dict[str, Any]:
             "spec": {"predictor": {"image": TEST_IMAGE, "path": path}, **spec}}
 
 
-def _runtime_status(pod: containers.Pod, container: str = "runtime") -> dict[str, Any]:
-    """The container status the kubelet reports for a container that failed: CrashLoopBackOff, its last
-    termination with the real exit code and the message it wrote (its log tail when it wrote none:
-    FallbackToLogsOnError)."""
-    state = pod.wait_exited(container, HANG_GUARD_S)
-    message = pod.termination_message(container) or "\n".join(pod.logs(container).splitlines()[-80:])[-2048:]
+def _runtime_status(pod: containers.Pod, deployment: dict[str, Any]) -> dict[str, Any]:
+    """The container status the kubelet reports for a runtime container that failed: CrashLoopBackOff, its last
+    termination with the real exit code and its message as the kubelet reads it."""
+    (runtime,) = deployment["spec"]["template"]["spec"]["containers"]
+    state = pod.wait_exited(runtime["name"], HANG_GUARD_S)
+    message = kubelet_message(pod, runtime, state["ExitCode"])
     return {"metadata": {"name": pod.pod}, "status": {"containerStatuses": [{
-        "name": container,
+        "name": runtime["name"],
         "state": {"waiting": {"reason": "CrashLoopBackOff",
-                              "message": f"back-off 10s restarting failed container={container}"}},
+                              "message": f"back-off 10s restarting failed container={runtime['name']}"}},
         "lastState": {"terminated": {"exitCode": state["ExitCode"], "reason": "Error", "message": message}}}]}}
 
 
@@ -119,7 +120,7 @@ def test_examples_that_need_a_download_fail_with_their_message(
     image = example_image(example)
     with containers.played(podman, container_work, deployment, free_port(),
                            {f"ghcr.io/predictorapi/examples-{example}:0.1.0": image}, example, restart="Never") as pod:
-        status = _runtime_status(pod)
+        status = _runtime_status(pod, deployment)
     assert status["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] != 0
     reason, message = pod_problem([status])
     assert reason == "CrashLoopBackOff"
@@ -132,7 +133,7 @@ def test_a_predictor_whose_init_raises_shows_its_error_in_the_status(
     deployment = containers.render(_manifest("failing", "failing.py"), runtime_image)
     with containers.played(podman, container_work, deployment, free_port(), {TEST_IMAGE: predictors_image},
                            "failing", restart="Never") as pod:
-        status = _runtime_status(pod)
+        status = _runtime_status(pod, deployment)
         written = pod.termination_message("runtime")
     assert written.startswith("PredictorLoadFailed: RuntimeError: the weights file is corrupt (test)"), written
     reason, message = pod_problem([status])

@@ -14,6 +14,7 @@ context that it copies, its parent image's id), so a rerun with unchanged inputs
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -286,9 +287,9 @@ class Pod:
     file: Path
     termination_dir: Path
 
-    @property
+    @functools.cached_property
     def pod(self) -> str:
-        """Podman's name of the pod."""
+        """Podman's name of the pod (asked once, after it was played)."""
         names = self.podman.run("pod", "ps", "--format", "{{.Name}}", check=False).stdout.split()
         return next((n for n in names if n in (f"{self.name}-pod-0", f"{self.name}-pod")), f"{self.name}-pod-0")
 
@@ -361,8 +362,8 @@ def play(podman: Podman, work: Path, deployment: dict[str, Any], port: int, imag
     termination = folder / "termination"
     termination.mkdir(exist_ok=True)
     file = folder / "pod.yaml"
+    down(Pod(podman, pod_name, port, file, termination))  # a pod of that name left by an interrupted run
     pod = Pod(podman, pod_name, port, file, termination)
-    down(pod)  # a pod of that name left by an interrupted run
     claims = {claim: claim_folder(podman, claim) for claim in claim_names(deployment)}
     kubelet_like = as_the_kubelet_mounts_claims(copy.deepcopy(deployment), claims)
     file.write_text(yaml.safe_dump_all([*extra, playable(kubelet_like, port, images, termination, pod_name, restart)]))
