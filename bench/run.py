@@ -850,6 +850,16 @@ def write_charts(folder: Path, overhead: dict | None, batching: dict | None) -> 
 
 # ---------------------------------------------------------------------------------------------- main
 
+KEPT_MARKER = "<!-- bench/run.py keeps what follows: sections written from other benchmarks -->"
+
+
+def kept_sections(path: Path) -> str:
+    """What `path` holds from KEPT_MARKER on (sections this script does not write), with a blank line before."""
+    old = path.read_text() if path.is_file() else ""
+    start = old.find(KEPT_MARKER)
+    return "" if start < 0 else "\n" + old[start:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="overhead,batching,processes,coldstart",
@@ -903,7 +913,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = render(info, args, command, overhead, batching, processes, coldstart)
     print(report)
     if args.out != "-":
-        Path(args.out).write_text(report)
+        Path(args.out).write_text(report.rstrip("\n") + "\n" + kept_sections(Path(args.out)))
         write_charts(Path(args.out).parent, overhead, batching)
         log(f"wrote {args.out}")
     if args.json:

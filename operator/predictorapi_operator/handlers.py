@@ -9,6 +9,8 @@ re-applies every PredictorAPI every `resync_seconds` (covering ServiceMonitors a
 Argo Rollouts' Rollouts (a canary's workload) are watched the same way where the cluster serves
 `argoproj.io/v1alpha1` (kopf's discovery finds them, also once Argo Rollouts is installed later): every
 status change Argo Rollouts writes (step, pause, analysis verdict, abort) updates the PredictorAPI's status.
+KEDA's ScaledObjects (the autoscaler of an API that scales to zero) are watched likewise where the cluster
+serves `keda.sh/v1alpha1`.
 
 Failures: every outcome is in the status (`reconcile` writes it even when children fail). A spec change
 is handled at once (the spec handler does not stay in a retry loop on refusals: it finishes). What a
@@ -17,7 +19,7 @@ by the resync timer with a growing delay (`RETRY_DELAYS`, never longer than the 
 Reads: kopf's watch streams of the PredictorAPIs, their children and pods fill one index per kind
 (`seen-<plural>`), from which reconciles read instead of sending GETs (`view.Seen`, `Kube.observed`).
 Events: one Warning Event per new Degraded verdict of the operator's own (InvalidSpec, NameConflict,
-ApplyFailed, RolloutsNotInstalled) and per new status-write failure, not one per retry.
+ApplyFailed, RolloutsNotInstalled, KEDANotInstalled) and per new status-write failure, not one per retry.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from predictorapi_operator.view import Key, Seen, index_key
 
 RESOURCE = (spec.GROUP, spec.VERSION, spec.PLURAL)
 CHILD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY}
-SEEN_KINDS = (*kinds.WATCHED_CHILDREN, kinds.SERVICE_MONITOR, kinds.POD, kinds.ROLLOUT)
+SEEN_KINDS = (*kinds.WATCHED_CHILDREN, kinds.SERVICE_MONITOR, kinds.POD, kinds.ROLLOUT, kinds.SCALED_OBJECT)
 """The kinds whose objects (those with the operator's labels) reconciles read from the watch streams."""
 HANDLER_THREADS = 16  # sync handlers mostly wait on the API server, not on the CPU
 # Read once when kopf imports this module: kopf needs the timer interval at registration.
@@ -178,7 +180,7 @@ def on_child(event: dict[str, Any], memo: kopf.Memo, logger: logging.Logger, **_
     _owner_event(event, memo, logger)
 
 
-for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD, kinds.ROLLOUT):
+for _kind in (*kinds.WATCHED_CHILDREN, kinds.POD, kinds.ROLLOUT, kinds.SCALED_OBJECT):
     kopf.on.event(_kind.group, _kind.version, _kind.plural, labels={API_LABEL: kopf.PRESENT, **CHILD_LABELS},
                   id=f"child-{_kind.plural}")(on_child)
 

@@ -16,11 +16,14 @@ from predictorapi.contracts import kinds
 from predictorapi.spec import PredictorAPI
 from predictorapi.validation import check_document
 from predictorapi_operator import canary, handover
-from predictorapi_operator.builders import BuildOptions, build_children
+from predictorapi_operator.builders import BuildOptions, build_children, scales_to_zero
+from predictorapi_operator.builders.activator import activator_children
 from predictorapi_operator.builders.meta import in_cluster_url, ingress_url, is_canary, selector_string
 from predictorapi_operator.kube import Kube, NotOwned, api_message, owned_by, refused
 from predictorapi_operator.settings import OperatorSettings
 from predictorapi_operator.status import (
+    INSTALL_KEDA,
+    KEDA_NOT_INSTALLED,
     Conflict,
     Observed,
     Refusal,
@@ -31,11 +34,14 @@ from predictorapi_operator.status import (
 )
 
 MONITORING_API = kinds.SERVICE_MONITOR.api_version
-TARGETS = {kinds.HPA.kind: kinds.DEPLOYMENT.kind, kinds.INGRESS.kind: kinds.SERVICE.kind}
+TARGETS = {kinds.HPA.kind: kinds.DEPLOYMENT.kind, kinds.SCALED_OBJECT.kind: kinds.DEPLOYMENT.kind,
+           kinds.INGRESS.kind: kinds.SERVICE.kind}
 """Children that act on another child by name (an HPA scales the Deployment, an Ingress routes to the
 Service). While that name is taken by an object the API does not own, they are held back (and ours
 deleted): an HPA must not scale someone else's Deployment, an Ingress must not expose their Service.
-(An HPA's target is the kind in its `scaleTargetRef`: a canary's HPA scales the Rollout.)"""
+(An HPA's or ScaledObject's target is the kind in its `scaleTargetRef`: a canary's HPA scales the Rollout.)"""
+SCALERS = (kinds.HPA.kind, kinds.SCALED_OBJECT.kind)
+"""Children whose target is the kind in their `scaleTargetRef` (the Deployment, or a canary's Rollout)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,14 @@ def _apply_workload(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
     served = _rollouts_served(api, kube)
     if is_canary(api) and not served:
         return _Applied(blocked=(canary.ROLLOUTS_NOT_INSTALLED, canary.INSTALL_ARGO_ROLLOUTS))
-    applied = _apply_children(api, body, kube, options, served)
+    keda_served = _keda_served(api, kube)
+    if scales_to_zero(api) and not keda_served:
+        return _Applied(blocked=(KEDA_NOT_INSTALLED, INSTALL_KEDA))
+    if scales_to_zero(api):
+        namespace = api.metadata.namespace or "default"
+        options = dataclasses.replace(options, at_zero=at_zero(kube.observed(kinds.DEPLOYMENT.kind, namespace,
+                                                                              api.metadata.name)))
+    applied = _apply_children(api, body, kube, options, served, keda_served)
     try:
         meta = body["metadata"]
         actions, notes = handover.hand_over(api, meta.get("uid", ""), kube, served, meta.get("generation"))
@@ -159,10 +172,29 @@ def _rollouts_served(api: PredictorAPI, kube: Kube) -> bool:
     return kube.observed(kinds.ROLLOUT.kind, api.metadata.namespace or "default", api.metadata.name) is not None
 
 
+def at_zero(deployment: Mapping[str, Any] | None) -> bool:
+    """Whether a workload that scales to zero has no ready replica now, or is being scaled to zero (its last pod
+    drains): the API's Service then selects the activator, which holds requests until a replica is ready."""
+    if deployment is None:
+        return True
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    return replicas == 0 or not (deployment.get("status") or {}).get("readyReplicas")
+
+
+def _keda_served(api: PredictorAPI, kube: Kube) -> bool:
+    """Whether the cluster serves KEDA, as far as this API needs to know: one that scales to zero asks discovery;
+    another only needs to know whether a ScaledObject it replaces is left, which the watch streams show."""
+    if scales_to_zero(api) or not kube.watches(kinds.SCALED_OBJECT.kind):
+        return kube.serves(kinds.KEDA_API)
+    return kube.observed(kinds.SCALED_OBJECT.kind, api.metadata.namespace or "default", api.metadata.name) is not None
+
+
 def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, options: BuildOptions,
-                    rollouts_served: bool = False) -> _Applied:
+                    rollouts_served: bool = False, keda_served: bool = False) -> _Applied:
     """Apply every child the spec asks for and delete our optional children it no longer asks for.
-    Objects this API does not own are never touched (`kube.apply` / `kube.delete_owned` decide)."""
+    Objects this API does not own are never touched (`kube.apply` / `kube.delete_owned` decide). Deletions
+    come after every apply: switching between HPA and ScaledObject creates the new one before the old one goes,
+    so the replica count is never left without an autoscaler."""
     namespace, name, uid = api.metadata.namespace, api.metadata.name, body["metadata"].get("uid", "")
     children = sorted(build_children(api, options), key=lambda child: child["kind"] in TARGETS)  # targets first
     kopf.adopt(children, owner=dict(body))  # sets our ownerReference on what we build; adopts nothing live
@@ -170,7 +202,7 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
     applied = _Applied()
     for child in children:
         kind = child["kind"]
-        target = child["spec"]["scaleTargetRef"]["kind"] if kind == kinds.HPA.kind else TARGETS.get(kind)
+        target = child["spec"]["scaleTargetRef"]["kind"] if kind in SCALERS else TARGETS.get(kind)
         if target is not None and target in {conflict.kind for conflict in applied.conflicts}:
             applied.held.append(kind)
             applied.notes.append(f"{kind} not applied: it would act on {target} {name}, which is not ours")
@@ -184,8 +216,11 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
             continue
         try:
             action, live = kube.apply(child, uid)
-            applied.actions.append(f"{kind} {action}")
-            applied.live[kind] = live
+            if child["metadata"]["name"] == name:
+                applied.actions.append(f"{kind} {action}")
+                applied.live[kind] = live
+            else:  # the activator's children (an API that scales to zero)
+                applied.actions.append(f"{kind} {child['metadata']['name']} {action}")
         except NotOwned:
             applied.conflicts.append(Conflict(kind, child["metadata"]["name"]))
             applied.actions.append(f"{kind} conflict")
@@ -193,7 +228,7 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
             applied.failed(kind, child["metadata"]["name"], exc)
             applied.actions.append(f"{kind} failed")
     built = {child["kind"] for child in children}
-    for kind in kinds.OPTIONAL_CHILDREN:
+    for kind in (*kinds.OPTIONAL_CHILDREN, *((kinds.SCALED_OBJECT,) if keda_served else ())):
         if kind.kind in built:
             continue
         try:
@@ -201,6 +236,13 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
                 applied.actions.append(f"{kind.kind} deleted")
         except ApiException as exc:
             applied.failed(kind.kind, name, exc)
+    if not scales_to_zero(api):
+        for kind, child_name in activator_children(api):
+            try:
+                if kube.delete_owned(kind, namespace, child_name, uid):
+                    applied.actions.append(f"{kind} {child_name} deleted")
+            except ApiException as exc:
+                applied.failed(kind, child_name, exc)
     return applied
 
 
@@ -218,14 +260,15 @@ def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOp
         url = None if kinds.SERVICE.kind in absent else in_cluster_url(api, options)
         external = None if kinds.INGRESS.kind in absent else ingress_url(api)
         selector, from_git = selector_string(api), api.spec.predictor.source is not None
+        zero = scales_to_zero(api)
     else:  # an invalid spec builds nothing: what was true of the last good one still is
         url, external, selector = previous.get("url"), previous.get("ingressUrl"), previous.get("selector")
-        from_git = bool(previous.get("revision"))
+        from_git, zero = bool(previous.get("revision")), False
     return Observed(
         generation=meta.get("generation", 1), deployment=deployment, rollout=rollout, analysis_run=run,
         blocked=applied.blocked, pods=pods, invalid=invalid,
         notes=(*notes, *applied.notes), conflicts=tuple(applied.conflicts), refused=tuple(applied.refused),
-        url=url, ingress_url=external, selector=selector, from_git=from_git,
+        url=url, ingress_url=external, selector=selector, from_git=from_git, scales_to_zero=zero,
     )
 
 

@@ -22,7 +22,19 @@ STUCK_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "Invali
 INVALID_SPEC = "InvalidSpec"
 NAME_CONFLICT = "NameConflict"
 APPLY_FAILED = "ApplyFailed"
-ANNOUNCED_REASONS = (INVALID_SPEC, NAME_CONFLICT, APPLY_FAILED, canary.ROLLOUTS_NOT_INSTALLED)
+KEDA_NOT_INSTALLED = "KEDANotInstalled"
+SCALED_TO_ZERO = "ScaledToZero"
+SCALING_FROM_ZERO = "ScalingFromZero"
+"""Ready's reason while the first replica after zero starts: the API still takes requests (the activator holds
+them), so it stays Ready instead of flapping to Progressing on every wake."""
+INSTALL_KEDA = (
+    "spec.autoscaling.minReplicas is 0 (scale to zero) but the cluster does not serve keda.sh/v1alpha1 "
+    "ScaledObjects: install KEDA (helm repo add kedacore https://kedacore.github.io/charts && helm install keda "
+    "kedacore/keda --namespace keda --create-namespace, or kubectl apply --server-side -f "
+    "https://github.com/kedacore/keda/releases/latest/download/keda.yaml), or set spec.autoscaling.minReplicas "
+    "to 1 or more; nothing was changed")
+"""The Degraded message when scale to zero is asked for where KEDA is missing (never a silent replica kept)."""
+ANNOUNCED_REASONS = (INVALID_SPEC, NAME_CONFLICT, APPLY_FAILED, canary.ROLLOUTS_NOT_INSTALLED, KEDA_NOT_INSTALLED)
 """Degraded reasons that come from the operator's own work: each new one (reason or message) gets one
 Warning Event, and the Event says what the condition says."""
 MESSAGE_LIMIT = 1000
@@ -78,6 +90,9 @@ class Observed:
     selector: str | None = None
     from_git: bool = False
     """Whether the code comes from git (only then is there a `revision`)."""
+    scales_to_zero: bool = False
+    """Whether a KEDA ScaledObject may take the workload to zero replicas (`autoscaling.minReplicas: 0`): at zero
+    the API is Ready (reason ScaledToZero), since the activator takes its requests."""
 
 
 def _condition(type_: str, status: bool, reason: str, message: str, generation: int, now: str,
@@ -152,6 +167,14 @@ def _fetches_model(workload: dict[str, Any] | None) -> bool:
     """Whether the workload's pods download `spec.model` (a `fetch-model` init container)."""
     pod = (((workload or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
     return any(init.get("name") == MODEL_CONTAINER for init in pod.get("initContainers") or [])
+
+
+def scaled_to_zero(deployment: dict[str, Any]) -> bool:
+    """Whether a Deployment was scaled to zero (by KEDA) and runs no pod any more, its current spec observed."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    generation = (deployment.get("metadata") or {}).get("generation", 0)
+    return (spec.get("replicas", 1) == 0 and status.get("observedGeneration", 0) >= generation
+            and not status.get("replicas", 0))
 
 
 def rollout(deployment: dict[str, Any]) -> tuple[bool, str]:
@@ -232,15 +255,35 @@ def _rolling_reason(observed: Observed) -> str:
     return "RollingOut" if observed.deployment else "Creating"
 
 
-def _ready(observed: Observed, complete: bool, progress: str) -> Verdict:
-    """Ready: the current spec is fully rolled out and serving."""
+def _ready(observed: Observed, complete: bool, progress: str, waking: bool = False) -> Verdict:
+    """Ready: the current spec is fully rolled out and serving (or scaled to zero, or starting from zero: the
+    activator takes the requests meanwhile)."""
     message = "; ".join(filter(None, [progress, *observed.notes]))
     problem = _apply_problem(observed)
     if complete and not observed.invalid and problem is None and not observed.blocked:
-        return True, "Serving", message
+        reason = SCALING_FROM_ZERO if waking else SCALED_TO_ZERO if _at_zero(observed) else "Serving"
+        return True, reason, message
     reason = (INVALID_SPEC if observed.invalid else problem[0] if problem else
               observed.blocked[0] if observed.blocked else _rolling_reason(observed))
     return False, reason, message
+
+
+def _at_zero(observed: Observed) -> bool:
+    """Whether the API is scaled to zero as its spec allows (no replica, and none wanted for now)."""
+    return observed.scales_to_zero and observed.deployment is not None and scaled_to_zero(observed.deployment)
+
+
+def _waking(observed: Observed, previous: dict[str, dict[str, Any]]) -> bool:
+    """Whether the API was Ready at zero and KEDA now starts its first replicas (none ready yet, none of an older
+    spec): a cold start, not a rollout. The Deployment controller may not have observed KEDA's new count yet."""
+    if not observed.scales_to_zero or observed.deployment is None:
+        return False
+    before = previous.get("Ready", {})
+    if before.get("status") != "True" or before.get("reason") not in (SCALED_TO_ZERO, SCALING_FROM_ZERO):
+        return False
+    spec, status = observed.deployment.get("spec") or {}, observed.deployment.get("status") or {}
+    return (spec.get("replicas", 1) >= 1 and not status.get("readyReplicas", 0)
+            and status.get("updatedReplicas", 0) == status.get("replicas", 0) <= spec.get("replicas", 1))
 
 
 def _phase(ready: Verdict, progressing: Verdict, degraded: Verdict) -> str:
@@ -254,13 +297,18 @@ def compute_status(observed: Observed, previous: dict[str, Any] | None, now: str
     generation, deployment = observed.generation, observed.rollout or observed.deployment
     dep_status = (deployment or {}).get("status") or {}
     desired = ((deployment or {}).get("spec") or {}).get("replicas", 0)
+    waking = False
     if observed.rollout:
         complete, progress = canary.progress(observed.rollout)
+    elif _at_zero(observed):
+        complete, progress = True, "scaled to zero: the first request waits for a replica to start"
+    elif waking := _waking(observed, previous_conditions):
+        complete, progress = True, f"scaling from zero: 0 of {desired} replicas ready, requests are held"
     else:
         complete, progress = rollout(deployment) if deployment else (False, "creating the Deployment")
     degraded = _degraded(observed, progress)
     progressing = _progressing(observed, complete, progress, degraded[0])
-    ready = _ready(observed, complete, progress)
+    ready = _ready(observed, complete, progress, waking)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": _phase(ready, progressing, degraded),

@@ -23,6 +23,8 @@ PRINTER_COLUMNS = [
     {"name": "Status", "type": "string", "jsonPath": ".status.phase",
      "description": "Ready, Progressing, Degraded or Pending."},
     {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "In-cluster URL."},
+    {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas",
+     "description": "Replicas running now: 0 while the API is scaled to zero (autoscaling.minReplicas: 0)."},
     {"name": "Revision", "type": "string", "jsonPath": ".status.revision", "priority": 1,
      "description": "Commit SHA of the predictor code (source.git)."},
     {"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Degraded\")].reason",

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from predictorapi.contracts.env import ENV_PREFIX
@@ -764,8 +764,18 @@ class Compute(_Model):
     )
 
 
+IDLE_SECONDS_DEFAULT = 300
+"""`autoscaling.idleSeconds` when unset: five minutes without a request before an API scales to zero."""
+
+
 class Autoscaling(_Model):
-    min_replicas: int = Field(1, ge=1, le=INT32_MAX, description="Fewest replicas the autoscaler keeps.")
+    min_replicas: int = Field(
+        1, ge=0, le=INT32_MAX,
+        description="Fewest replicas the autoscaler keeps. `0` scales to zero on KEDA (a `keda.sh/v1alpha1` "
+        "ScaledObject in place of the HorizontalPodAutoscaler): after `idleSeconds` without a request the API "
+        "runs no replica, and the activator holds the next requests until a replica is ready (at most "
+        "`coldStartTimeoutSeconds`). Not with `rollout.strategy: Canary`.",
+    )
     max_replicas: int = Field(1, ge=1, le=INT32_MAX, description="Most replicas the autoscaler may run.")
     metric: Literal["concurrency", "cpu"] = Field(
         "concurrency",
@@ -789,6 +799,16 @@ class Autoscaling(_Model):
     )
     scale_down_stabilization_seconds: int = Field(
         300, ge=0, le=3600, description="How long the autoscaler looks back before scaling down."
+    )
+    idle_seconds: int = Field(
+        IDLE_SECONDS_DEFAULT, ge=30, le=86400,
+        description="With `minReplicas: 0`: how long the API must go without a request before it scales to zero "
+        "(the ScaledObject's `cooldownPeriod`).",
+    )
+    cold_start_timeout_seconds: int | None = Field(
+        None, ge=1, le=86400,
+        description="With `minReplicas: 0`: how long a request that arrives at zero may wait for the first ready "
+        "replica before it gets 503. Unset: the startup probe's budget (`startupTimeoutSeconds`).",
     )
 
     model_config = ConfigDict(
@@ -1115,6 +1135,14 @@ _SLOT_PER_PROCESS = ("processesPerReplica must be at most maxConcurrency: maxCon
                      "processes and each one needs at least one run slot")
 
 
+_ZERO_CANARY_RULE = ("!has(self.autoscaling) || !has(self.autoscaling.minReplicas) || "
+                     "self.autoscaling.minReplicas > 0 || !has(self.rollout) || !has(self.rollout.strategy) || "
+                     "self.rollout.strategy != 'Canary'")
+_ZERO_CANARY = ("autoscaling.minReplicas: 0 (scale to zero) is not supported with rollout.strategy: Canary: a "
+                "canary's analysis needs traffic on both revisions; set autoscaling.minReplicas to 1 or more, or "
+                "rollout.strategy: RollingUpdate")
+
+
 class PredictorAPISpec(_Model):
     predictor: Predictor = Field(description="The user's predictor: code, class and configuration.")
     compute: Compute = Field(default_factory=Compute, description="Resources per replica.")
@@ -1241,8 +1269,21 @@ class PredictorAPISpec(_Model):
              "rollout.trafficRouting.nginx needs networking.ingress: it weighs traffic on the API's own Ingress",
              ".rollout.trafficRouting.nginx"),
             (_SLOT_PER_PROCESS_RULE, _SLOT_PER_PROCESS, ".processesPerReplica"),
+            (_ZERO_CANARY_RULE, _ZERO_CANARY, ".autoscaling.minReplicas"),
         )
     )
+
+    @model_validator(mode="after")
+    def _zero_not_canary(self) -> PredictorAPISpec:
+        """Scale to zero and a canary do not mix (see `_ZERO_CANARY`)."""
+        if self.autoscaling.min_replicas == 0 and self.rollout.strategy == "Canary":
+            raise ValueError(_ZERO_CANARY)
+        return self
+
+    def cold_start_timeout(self) -> int:
+        """`autoscaling.coldStartTimeoutSeconds`, or the startup probe's budget when unset."""
+        timeout = self.autoscaling.cold_start_timeout_seconds
+        return self.startup_timeout_seconds if timeout is None else timeout
 
     @field_validator("processes_per_replica")
     @classmethod

@@ -22,6 +22,7 @@ from jsonschema import ValidationError as SchemaError
 from pydantic import ValidationError
 
 from predictorapi import crd, names
+from predictorapi.contracts.pod import ACTIVATOR_SUFFIX
 from predictorapi.spec import API_VERSION, KIND, MAX_CONFIG_BYTES, ObjectMeta, PredictorAPI, config_size
 
 Schema = dict[str, Any]
@@ -247,6 +248,19 @@ def _identity_problems(document: Any) -> list[Problem]:
     return []
 
 
+def _name_problems(document: dict[str, Any]) -> list[Problem]:
+    """An API that scales to zero has Services named `NAME-activator` and `NAME-replicas`: its name must leave
+    room for the suffix within a Service name's 63 characters."""
+    name = str((document.get("metadata") or {}).get("name") or "")
+    spec = document.get("spec") or {}
+    zero = (spec.get("autoscaling") or {}).get("minReplicas") == 0 and spec.get("replicas") is None
+    most = names.DNS1035_LABEL_MAX - len(ACTIVATOR_SUFFIX)
+    if zero and len(name) > most:
+        return [Problem("metadata.name", f"is {len(name)} characters; with autoscaling.minReplicas: 0 at most "
+                        f"{most} are allowed (the API's activator Service is named NAME{ACTIVATOR_SUFFIX})")]
+    return []
+
+
 def check_document(document: Any) -> tuple[PredictorAPI | None, list[Problem]]:
     """The typed resource of one document and every problem with it (the resource only when none)."""
     problems = _identity_problems(document)
@@ -257,7 +271,7 @@ def check_document(document: Any) -> tuple[PredictorAPI | None, list[Problem]]:
     problems = _metadata_problems(document) + schema_problems(defaulted)
     if not problems:
         problems = cel_problems(schema["properties"]["spec"], defaulted["spec"], ("spec",))
-        problems += spec_problems(defaulted["spec"])
+        problems += spec_problems(defaulted["spec"]) + _name_problems(defaulted)
     if problems:
         return None, problems
     try:  # the schema and the model agree; this catches a drift between them

@@ -14,6 +14,9 @@ from support.containers import REPO, Podman
 
 RUNTIME_INPUTS = [REPO / "runtime"]
 """What runtime/Dockerfile copies: the files that decide the image."""
+PREDICTORS = Path(__file__).parent / "predictors"
+TEST_IMAGE = "example.com/test-predictors:1"
+"""The tag the tests' manifests name for the test predictors' image (mapped to the local build when played)."""
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +74,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for image in containers.SEEN:
             how = f"built in {image.seconds:.0f} s" if image.built else "cached"
             terminalreporter.write_line(f"{image.name:45} {image.size_mb:8.0f} MB  {how:16} {image.tag}")
+
+
+@pytest.fixture(scope="session")
+def predictors_image(podman: Podman, container_work: Path, runtime_image: str) -> str:
+    """The test predictors (tests/containers/predictors) in a user's image FROM the runtime image."""
+    return containers.build(podman, container_work, "test-predictors", PREDICTORS / "Dockerfile", PREDICTORS,
+                            [PREDICTORS], {"RUNTIME_IMAGE": runtime_image})

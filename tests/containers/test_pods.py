@@ -24,18 +24,11 @@ from support.tiny_models import TEXT_GENERATION_MODEL, save_tiny_causal_lm
 from predictorapi.contracts.metrics import IN_FLIGHT
 from predictorapi_operator.status import pod_problem
 
-PREDICTORS = Path(__file__).parent / "predictors"
-TEST_IMAGE = "example.com/test-predictors:1"
+from .conftest import TEST_IMAGE
+
 HANG_GUARD_S = 300.0
 README_REQUEST = {"query": "How do I deploy a model?",
                   "documents": ["Ship it with a PredictorAPI manifest", "Bananas are yellow"]}
-
-
-@pytest.fixture(scope="module")
-def predictors_image(podman: Podman, container_work: Path, runtime_image: str) -> str:
-    """The test predictors (tests/containers/predictors) in a user's image FROM the runtime image."""
-    return containers.build(podman, container_work, "test-predictors", PREDICTORS / "Dockerfile", PREDICTORS,
-                            [PREDICTORS], {"RUNTIME_IMAGE": runtime_image})
 
 
 def _manifest(name: str, path: str, **spec: Any) -> dict[str, Any]:

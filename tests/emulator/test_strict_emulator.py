@@ -517,7 +517,8 @@ def test_a_predictorapi_is_stored_defaulted_and_its_free_form_config_kept(http) 
     assert spec["processesPerReplica"] == 1
     assert spec["autoscaling"] == {"minReplicas": 1, "maxReplicas": 1, "metric": "concurrency",
                                    "targetConcurrency": 1.0, "targetCPUUtilization": 80,
-                                   "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300}
+                                   "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300,
+                                   "idleSeconds": 300}
     assert spec["updateStrategy"] == {"mode": "Surge", "maxSurge": "25%", "maxUnavailable": 0}
 
 

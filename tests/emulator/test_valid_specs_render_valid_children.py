@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support import keda
 from support.manifests import manifest
 from support.strict import Admission
 
@@ -32,6 +33,16 @@ def mostly(valid: st.SearchStrategy[Any], edge: st.SearchStrategy[Any]) -> st.Se
 @pytest.fixture(scope="module")
 def admission() -> Iterator[Admission]:
     checker = Admission()
+    yield checker
+    checker.close()
+
+
+@pytest.fixture(scope="module")
+def keda_schema() -> Iterator[keda.KedaSchema]:
+    """ScaledObjects (scale to zero): KEDA's published schema, with its webhook's checks (`keda.admit`)."""
+    if not keda.available():
+        pytest.fail("KEDA's schema is missing: run `npm install` in tests/support/node")
+    checker = keda.KedaSchema()
     yield checker
     checker.close()
 
@@ -83,7 +94,7 @@ SECRET_NAMES = mostly(DNS, SOME_TEXT)
 @st.composite
 def specs(draw) -> dict[str, Any]:
     """A spec over every field the builders read (mostly valid values, with the edges in between)."""
-    low = draw(st.integers(1, 5))
+    low = draw(st.integers(0, 5))
     predictor: dict[str, Any] = {"path": "predictor.py", "env": draw(ENV)}
     if draw(st.booleans()):
         predictor["image"] = draw(st.sampled_from(["registry.example/demo:1", "demo", "r.example:5000/a/b@sha256:"
@@ -118,6 +129,7 @@ def specs(draw) -> dict[str, Any]:
             "targetCPUUtilization": draw(st.integers(1, 100)),
             "scaleUpStabilizationSeconds": draw(st.integers(0, 3600)),
             "scaleDownStabilizationSeconds": draw(st.integers(0, 3600)),
+            "idleSeconds": draw(st.integers(30, 86400)),
         },
         "maxConcurrency": draw(st.integers(1, 10000)),
         "maxQueueLength": draw(st.integers(0, 100000)),
@@ -143,12 +155,16 @@ def specs(draw) -> dict[str, Any]:
     return spec
 
 
-def problems_of(admission: Admission, document: dict[str, Any]) -> list[str]:
+def problems_of(admission: Admission, keda_schema: keda.KedaSchema, document: dict[str, Any]) -> list[str]:
     """What the API server would refuse: the PredictorAPI itself, then each child the operator renders."""
     found = [f"PredictorAPI: {e}" for e in admission.validate(document)]
     api = parse_document(document)
     for child in build_children(api, BuildOptions(runtime_image="registry.example/runtime:1")):
-        found += [f"{child['kind']}: {e}" for e in admission.validate(copy.deepcopy(child))]
+        if child["kind"] == "ScaledObject":
+            errors = keda.admit(keda_schema, "scaledobjects", copy.deepcopy(child), None)
+        else:
+            errors = admission.validate(copy.deepcopy(child))
+        found += [f"{child['kind']}: {e}" for e in errors]
     return found
 
 
@@ -164,6 +180,7 @@ EDGES = [
     edge(updateStrategy={"mode": "NoSurge", "maxUnavailable": "00%"}),
     edge(updateStrategy={"mode": "Surge", "maxSurge": 0, "maxUnavailable": "100%"}),
     edge(autoscaling={"minReplicas": 1, "maxReplicas": 3, "targetConcurrency": 0.0015}),
+    edge(autoscaling={"minReplicas": 0, "maxReplicas": 1, "targetConcurrency": 0.0015, "metric": "cpu"}),
     edge(compute={"cpu": "1.5", "memory": "0.5Gi", "gpu": 1}),
     edge(compute={"cpu": 0, "memory": "1e3"}),
     edge(networking={"ingress": {"host": "*.example.com", "path": "/a/", "tls": {"secretName": "tls"}}}),
@@ -182,10 +199,10 @@ def _with_edges(test: Any) -> Any:
           suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @_with_edges
 @given(spec=specs())
-def test_a_spec_validate_accepts_renders_children_the_api_server_accepts(admission, spec) -> None:
+def test_a_spec_validate_accepts_renders_children_the_api_server_accepts(admission, keda_schema, spec) -> None:
     document = manifest(**spec)
     document["metadata"] = {"name": "generated", "namespace": "generated"}
     if validate_document(document):
         return  # `predictorapi validate` refuses it: nothing to render
-    problems = problems_of(admission, document)
+    problems = problems_of(admission, keda_schema, document)
     assert not problems, "a spec `predictorapi validate` accepts is refused:\n" + "\n".join(problems)

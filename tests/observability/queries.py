@@ -121,6 +121,15 @@ def runtime_metric_names() -> set[str]:
     return {sample.name for family in registry.collect() for sample in family.samples}
 
 
+def activator_metric_names() -> set[str]:
+    """Every sample name the activator (scale to zero) exports, from a real registry."""
+    from predictorapi.activator.core import ActivatorMetrics
+
+    registry = CollectorRegistry()
+    ActivatorMetrics.create("x", registry)  # creates every labelled child (the api's, each outcome)
+    return {sample.name for family in registry.collect() for sample in family.samples}
+
+
 def github_anchor(heading: str) -> str:
     """The anchor GitHub gives a Markdown heading."""
     slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())

@@ -18,6 +18,7 @@ from observability.queries import (
     PROMETHEUS_RULE,
     RULES_FILE,
     Query,
+    activator_metric_names,
     adapter_rules,
     all_queries,
     doc_anchors,
@@ -26,9 +27,11 @@ from observability.queries import (
     recorded_names,
     runtime_metric_names,
 )
+from prometheus_client import CollectorRegistry
 
 ALERTS = ("PredictorAPINoReadyReplicas", "PredictorAPIHighErrorRatio", "PredictorAPIHighLatencyP99",
-          "PredictorAPISaturated", "PredictorAPIModelLoadFailures", "PredictorAPIAbandonedCalls")
+          "PredictorAPISaturated", "PredictorAPIModelLoadFailures", "PredictorAPIAbandonedCalls",
+          "PredictorAPIColdStartTimeouts")
 
 
 def promtool() -> str:
@@ -87,6 +90,20 @@ def test_alerts_are_documented():
             assert rule["labels"]["severity"] in {"critical", "warning"}
 
 
+def selected_names(query: Query, node: promql_parser.VectorSelector) -> list[str]:
+    """The metric names a selector selects: its name, or a `__name__` matcher of plain names (`a|b`)."""
+    if node.name:
+        return [node.name]
+    by_name = [m for m in node.matchers.matchers if m.name == "__name__"]
+    assert by_name, f"{query.where}: selector without a metric name"
+    (matcher,) = by_name
+    assert matcher.op in (promql_parser.MatchOp.Equal, promql_parser.MatchOp.Re), query.where
+    names = matcher.value.split("|") if matcher.op == promql_parser.MatchOp.Re else [matcher.value]
+    assert all(re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", name) for name in names), \
+        f"{query.where}: __name__ must list plain metric names: {matcher.value}"
+    return names
+
+
 @pytest.mark.parametrize("query", all_queries(), ids=lambda q: q.where)
 def test_query_parses_and_uses_known_metrics(query: Query):
     try:
@@ -97,15 +114,30 @@ def test_query_parses_and_uses_known_metrics(query: Query):
 
     def visit(node: object) -> bool:
         if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"{query.where}: selector without a metric name"
-            names.append(node.name)
+            names.extend(selected_names(query, node))
         return True
 
     promql_parser.walk(ast, visit)
     assert names, f"{query.where}: selects no metric"
-    known = runtime_metric_names() | KUBE_STATE_METRICS | recorded_names()
+    known = runtime_metric_names() | activator_metric_names() | KUBE_STATE_METRICS | recorded_names()
     unknown = sorted(set(names) - known)
     assert not unknown, f"{query.where}: neither exported by the runtime nor allow-listed: {unknown}"
+
+
+def test_activator_metrics_carry_the_api_label():
+    from predictorapi.activator.core import ActivatorMetrics
+    from predictorapi.contracts import metrics as names
+
+    registry = CollectorRegistry()
+    ActivatorMetrics.create("sentiment", registry)
+    families = {family.name: family for family in registry.collect()}
+    for name in (names.ACTIVATOR_HELD, names.ACTIVATOR_IN_FLIGHT, names.ACTIVATOR_COLD_STARTS,
+                 names.ACTIVATOR_COLD_START_WAIT, names.ACTIVATOR_OUTCOMES):
+        samples = families[name].samples
+        assert samples, name
+        assert all(sample.labels.get(names.API_LABEL) == "sentiment" for sample in samples), name
+    outcomes = {s.labels["outcome"] for s in families[names.ACTIVATOR_OUTCOMES].samples}
+    assert outcomes == {"forwarded", "timed_out", "refused", "failed", "abandoned"}
 
 
 def test_rules_use_runtime_and_recorded_metrics_only_as_declared():
@@ -135,7 +167,10 @@ def test_dashboard_shape():
                    "kube_deployment_status_replicas_ready", "predictorapi_batch_size_bucket",
                    "predictorapi_predictor_load_seconds", "predictorapi_stream_time_to_first_item_seconds_bucket",
                    "predictorapi_stream_duration_seconds_bucket", "predictorapi_streams_ended_total",
-                   "predictorapi_stream_items_sum"):
+                   "predictorapi_stream_items_sum", "predictorapi_activator_held_requests",
+                   "predictorapi_activator_in_flight_requests", "predictorapi_activator_cold_starts_total",
+                   "predictorapi_activator_first_request_wait_seconds_bucket",
+                   "predictorapi_activator_requests_total"):
         assert metric in exprs, f"no panel shows {metric}"
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

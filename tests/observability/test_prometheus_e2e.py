@@ -1,8 +1,9 @@
 """End to end: the real runtime scraped by a real Prometheus that loads the shipped rules.
 
-Two runtimes run under `predictorapi serve` on loopback: `e2e` (a slow or failing predictor,
-maxConcurrency 8, maxQueueLength 2) and `batched` (server-side batching). A real `prometheus` scrapes
-them every second with the `namespace`/`pod` target labels a ServiceMonitor adds, plus a stand-in for
+Three APIs run under `predictorapi serve` on loopback: `e2e` (a slow or failing predictor,
+maxConcurrency 8, maxQueueLength 2), `batched` (server-side batching) and `parked` (`minReplicas: 0`: the
+activator, which started its runtime for one request). A real `prometheus` scrapes them every second
+with the `namespace`/`pod` target labels a ServiceMonitor adds, plus a stand-in for
 kube-state-metrics (a static exposition of the Deployment/HPA series its dashboard panels read). The
 test then asks Prometheus' HTTP API exactly what prometheus-adapter, the recording rules and Grafana
 would ask.
@@ -33,8 +34,9 @@ from observability.queries import (
 from support.processes import CLI, free_port, running
 
 NAMESPACE = "models"
-API, BATCHED = "e2e", "batched"
+API, BATCHED, ZERO = "e2e", "batched", "parked"
 POD, BATCHED_POD = f"{API}-5d8c7b9f4-abcde", f"{BATCHED}-7c6b5a498-fghij"
+ZERO_POD = f"{ZERO}-activator-6f7d8c9b5-klmno"
 MAX_CONCURRENCY, MAX_QUEUE = 8, 2
 
 PREDICTOR = '''
@@ -87,6 +89,9 @@ def kube_state_metrics() -> str:
             f"kube_horizontalpodautoscaler_status_desired_replicas{{{hpa}}} 1",
             f'kube_pod_container_status_restarts_total{{namespace="{NAMESPACE}",pod="{pod}",container="runtime"}} 0',
         ]
+    dep = f'namespace="{NAMESPACE}",deployment="{ZERO}"'  # scaled to zero: wants no replica
+    lines += [f"kube_deployment_spec_replicas{{{dep}}} 0", f"kube_deployment_status_replicas_ready{{{dep}}} 0",
+              f"kube_deployment_status_replicas_available{{{dep}}} 0"]
     return "\n".join(lines) + "\n"
 
 
@@ -158,6 +163,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         (API, PREDICTOR, {"maxConcurrency": MAX_CONCURRENCY, "maxQueueLength": MAX_QUEUE}),
         (BATCHED, BATCHED_PREDICTOR, {"maxConcurrency": 2, "batching": {"maxBatchSize": 4,
                                                                          "batchTimeoutMilliseconds": 300}}),
+        (ZERO, PREDICTOR, {"autoscaling": {"minReplicas": 0, "maxReplicas": 2, "idleSeconds": 300}}),
     ):
         folder = tmp / name
         folder.mkdir()
@@ -173,6 +179,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         # (then rate() over them is exact: same timestamps, no series appearing mid-window).
         for fail in (False, True) * 3:
             httpx.post(runtime, json={"fail": fail}, timeout=10)
+        zero = f"http://127.0.0.1:{apps[ZERO][1]}"
+        assert httpx.post(zero, json={}, timeout=60).status_code == 200  # a cold start: held, then forwarded
         ksm_port = stack.enter_context(static_exporter(kube_state_metrics()))
         prom_port = free_port()
         config = {
@@ -183,6 +191,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     {"targets": [f"127.0.0.1:{apps[API][1]}"], "labels": {"namespace": NAMESPACE, "pod": POD}},
                     {"targets": [f"127.0.0.1:{apps[BATCHED][1]}"],
                      "labels": {"namespace": NAMESPACE, "pod": BATCHED_POD}},
+                    {"targets": [f"127.0.0.1:{apps[ZERO][1]}"], "labels": {"namespace": NAMESPACE, "pod": ZERO_POD}},
                 ]},
                 {"job_name": "kube-state-metrics", "honor_labels": True,
                  "static_configs": [{"targets": [f"127.0.0.1:{ksm_port}"]}]},
@@ -194,7 +203,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
              f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
             prom_port, ready_path="/-/ready", timeout=60))
         yield {"prometheus": Prometheus(f"http://127.0.0.1:{prom_port}"), "runtime": runtime,
-               "batched": f"http://127.0.0.1:{apps[BATCHED][1]}"}
+               "batched": f"http://127.0.0.1:{apps[BATCHED][1]}", "zero": zero}
 
 
 def test_prometheus_is_installed():
@@ -266,19 +275,35 @@ def test_dashboard_queries_return_data(stack):
             lambda i: httpx.post(stack["batched"], json={"i": i}, timeout=10), range(8)))
     for fail in (False, True):
         httpx.post(stack["runtime"], json={"fail": fail}, timeout=10)
-    # The batch panels look at the batching API, every other panel at the slow/failing one.
-    for query, batched in zip(dashboard_panel_queries(namespace=NAMESPACE, api=API),
-                              dashboard_panel_queries(namespace=NAMESPACE, api=BATCHED), strict=True):
-        expr = batched.expr if "predictorapi_batch_" in query.expr else query.expr
+    # The batch panels look at the batching API, the scale-to-zero ones at its activator, every other panel at
+    # the slow/failing one.
+    for query, batched, zero in zip(dashboard_panel_queries(namespace=NAMESPACE, api=API),
+                                    dashboard_panel_queries(namespace=NAMESPACE, api=BATCHED),
+                                    dashboard_panel_queries(namespace=NAMESPACE, api=ZERO), strict=True):
+        expr = (batched.expr if "predictorapi_batch_" in query.expr else
+                zero.expr if "predictorapi_activator_" in query.expr else query.expr)
         result = eventually(lambda expr=expr: prom.query(expr), timeout=10)
         values = [float(r["value"][1]) for r in result]
         # A quantile or a ratio over a quiet window is NaN; plain series must have numbers.
         if "histogram_quantile" not in expr and " / " not in expr:
             assert not any(math.isnan(v) for v in values), f"{query.where}: NaN from {expr}"
-    expected = {"namespace": {NAMESPACE}, "api": {API, BATCHED}}
+    expected = {"namespace": {NAMESPACE}, "api": {API, BATCHED, ZERO}}  # ZERO: only its activator is scraped
     for query, label in dashboard_variable_queries(namespace=NAMESPACE):
         values = {s.get(label) for s in prom.series(query.expr)}
         assert expected[label] <= values, f"{query.where}: {values}"
+
+
+def test_activator_metrics_reach_prometheus(stack):
+    """The cold start of the fixture's request, as the dashboard's scale-to-zero row and the alert read it."""
+    prom = stack["prometheus"]
+    selector = f'namespace="{NAMESPACE}", api="{ZERO}"'
+    eventually(lambda: prom.value(f"predictorapi_activator_cold_starts_total{{{selector}}}") == 1)
+    outcomes = {r["metric"]["outcome"]: float(r["value"][1])
+                for r in prom.query(f"predictorapi_activator_requests_total{{{selector}}}")}
+    assert outcomes == {"forwarded": 1, "timed_out": 0, "refused": 0, "failed": 0, "abandoned": 0}
+    assert prom.value(f"predictorapi_activator_held_requests{{{selector}}}") == 0
+    assert prom.value(f"predictorapi_activator_first_request_wait_seconds_count{{{selector}}}") == 1
+    assert prom.value(f'sum(predictorapi_activator_first_request_wait_seconds_bucket{{{selector}, le="+Inf"}})') == 1
 
 
 def test_every_rule_evaluates_cleanly(stack):

@@ -131,3 +131,14 @@ def no_monitoring_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Ite
 def no_rollouts_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """An emulated cluster that does not serve `argoproj.io/v1alpha1` (no Argo Rollouts)."""
     yield from _cluster_without(request, tmp_path, "Argo Rollouts", rollouts=False)
+
+
+@pytest.fixture(scope="module")
+def keda_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """An emulated cluster that also serves KEDA (`keda.sh/v1alpha1` ScaledObjects), the operator against it."""
+    if request.config.getoption("--kube-config"):
+        pytest.skip("needs a cluster serving KEDA: emulator only")
+    directory = tmp_path_factory.mktemp("keda-cluster")
+    with emulator_running(directory, keda=True) as emulator, operator_against(
+            emulator, kube_for(emulator.url), emulator.kubeconfig, directory / "operator.log") as running:
+        yield running

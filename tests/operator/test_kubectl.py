@@ -45,11 +45,11 @@ def test_kubectl_shows_the_api_and_its_columns(emulated) -> None:
     header, row = table.splitlines()
     assert header.split() == [c["name"].upper() for c in PRINTER_COLUMNS]
     values = row.split()
-    assert values[:3] == ["2/2", "Ready", "http://shown.team-k.svc.cluster.local"]
-    assert values[3] == "<none>"  # no code from git: no revision
-    assert values[4] == "AsExpected"
-    assert values[5] == "<none>"  # no canary in flight: no canary weight
-    assert values[6].startswith("20")  # creationTimestamp
+    assert values[:4] == ["2/2", "Ready", "http://shown.team-k.svc.cluster.local", "2"]  # 2 replicas running
+    assert values[4] == "<none>"  # no code from git: no revision
+    assert values[5] == "AsExpected"
+    assert values[6] == "<none>"  # no canary in flight: no canary weight
+    assert values[7].startswith("20")  # creationTimestamp
 
 
 def test_kubectl_scale_pins_the_replica_count(emulated) -> None:

@@ -315,8 +315,9 @@ class Pod:
         out = self.podman.run("inspect", "--format", "{{json .State}}", self.container(container), check=False)
         return json.loads(out.stdout) if out.returncode == 0 else {}
 
-    def wait_ready(self, timeout: float = 300.0) -> float:
-        """Seconds until `/readyz` answers 200; fails with the pod's logs when it does not."""
+    def wait_ready(self, timeout: float = 300.0, container: str = "runtime") -> float:
+        """Seconds until `/readyz` answers 200; fails with the pod's logs when it does not, or once `container`
+        exited with an error (or restarted after one)."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             try:
@@ -324,12 +325,17 @@ class Pod:
                     return time.monotonic() - started
             except httpx.TransportError:
                 pass
-            state = self.state("runtime")
-            if state.get("Status") == "exited" and state.get("ExitCode", 0) != 0:
+            state = self.state(container)
+            if (state.get("Status") == "exited" and state.get("ExitCode", 0) != 0) or self.restarts(container):
                 break
             time.sleep(0.5)
         raise AssertionError(f"pod {self.name} not ready after {time.monotonic() - started:.0f} s:\n"
                              + self.describe())
+
+    def restarts(self, container: str) -> int:
+        """How often podman restarted the container (`restartPolicy: OnFailure` after a failed exit)."""
+        out = self.podman.run("inspect", "--format", "{{.RestartCount}}", self.container(container), check=False)
+        return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
     def wait_exited(self, container: str, timeout: float = 300.0) -> dict[str, Any]:
         """The container's state once it has exited."""
@@ -456,8 +462,9 @@ def secret(podman: Podman, name: str, data: dict[str, str]) -> Iterator[str]:
         podman.run("secret", "rm", name, check=False)
 
 
-def render(manifest: dict[str, Any] | Path, runtime_image: str) -> dict[str, Any]:
-    """The Deployment the operator builds for a manifest (as `predictorapi render` prints it)."""
+def render(manifest: dict[str, Any] | Path, runtime_image: str, name: str | None = None) -> dict[str, Any]:
+    """The Deployment the operator builds for a manifest (as `predictorapi render` prints it): the API's own, or
+    the one named `name` (an API that scales to zero also has `NAME-activator`)."""
     from predictorapi.validation import check_document
     from predictorapi_operator.builders import BuildOptions, build_children
 
@@ -466,5 +473,6 @@ def render(manifest: dict[str, Any] | Path, runtime_image: str) -> dict[str, Any
     assert api is not None, problems
     api.metadata.namespace = api.metadata.namespace or "default"
     children = build_children(api, BuildOptions(runtime_image=runtime_image, service_monitor_available=False))
-    (deployment,) = [child for child in children if child["kind"] == "Deployment"]
+    (deployment,) = [child for child in children
+                     if child["kind"] == "Deployment" and child["metadata"]["name"] == (name or api.metadata.name)]
     return deployment

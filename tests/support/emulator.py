@@ -15,6 +15,10 @@ is checked merged); a refusal is the API server's 422 `Status` naming the field.
 canonical (`1.5` → `1500m`). `emulator.lenient(plural)` lets invalid objects of a resource in, as objects
 stored before a stricter CRD was installed.
 
+KEDA (`emulator_running(keda=True)`; off by default): ScaledObjects are served and in discovery, strictly admitted
+(tests/support/keda.py: KEDA's published schema and its admission webhook's checks); no KEDA controller runs.
+`keda=False` answers 404 on `/apis/keda.sh/v1alpha1`.
+
 Argo Rollouts (`emulator_running(rollouts=True)`, the default): Rollouts (with `status` and `scale`, as
 Argo's CRD serves them), AnalysisTemplates and AnalysisRuns are served and in discovery, and strictly
 admitted (tests/support/rollouts.py: Argo Rollouts' published schemas and its controller's checks). No
@@ -57,6 +61,7 @@ from kubernetes import client
 from predictorapi import spec
 from predictorapi.contracts import kinds
 from predictorapi_operator.kube import Kube
+from support import keda as keda_support
 from support import rollouts as argo
 from support.strict import CRD_DIR, REASONS, Admission, Refusal, failure_status, qualified_kind, strip_nulls
 
@@ -64,7 +69,8 @@ from support.strict import CRD_DIR, REASONS, Admission, Refusal, failure_status,
 SUBRESOURCES = {kinds.PREDICTORAPI: {"status", "scale"}, kinds.DEPLOYMENT: {"status", "scale"},
                 kinds.SERVICE: {"status"}, kinds.POD: {"status"}, kinds.HPA: {"status"}, kinds.PDB: {"status"},
                 kinds.INGRESS: {"status"}, kinds.SERVICE_MONITOR: set(), kinds.ROLLOUT: {"status", "scale"},
-                kinds.ANALYSIS_TEMPLATE: set(), kinds.ANALYSIS_RUN: {"status"}}
+                kinds.ANALYSIS_TEMPLATE: set(), kinds.ANALYSIS_RUN: {"status"},
+                kinds.SCALED_OBJECT: {"status"}}
 
 
 def _resource(kind: kinds.Kind, shortnames: set[str] | None = None) -> tuple:
@@ -83,6 +89,8 @@ RESOURCES = [
 MONITORING = _resource(kinds.SERVICE_MONITOR)
 ROLLOUTS = [_resource(kind) for kind in kinds.ROLLOUT_KINDS]
 """Argo Rollouts' resources (served with `rollouts=True`)."""
+KEDA = [_resource(kinds.SCALED_OBJECT)]
+"""KEDA's resources the operator writes (served with `keda=True`)."""
 PEERING = [("kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", False, set()),
            ("kopf.dev/v1/kopfpeerings", "KopfPeering", True, set())]
 """kopf's peering resources (served with `peering=True`; operator/deploy/peering.yaml's CRDs)."""
@@ -135,6 +143,8 @@ class Emulator(kmock.KubernetesEmulator):
         self._lenient: set[str] = set()
         self.rollouts_schema: argo.RolloutsSchema | None = None
         """Admission of argoproj.io objects (None: stored as sent)."""
+        self.keda_schema: keda_support.KedaSchema | None = None
+        """Admission of keda.sh objects (None: stored as sent)."""
 
     def declare(self, key: str, kind: str, namespaced: bool, subresources: set[str],
                 shortnames: set[str] | None = None) -> None:
@@ -329,11 +339,14 @@ class Emulator(kmock.KubernetesEmulator):
                    subresource: str | None) -> Refusal | None:
         """The strict admission of one write: Argo Rollouts' kinds here, every other kind in support.strict."""
         group, plural = resource.group or "", resource.plural or ""
+        name = str((candidate.get("metadata") or {}).get("name", ""))
+        if group == keda_support.GROUP and self.keda_schema is not None:
+            errors = keda_support.admit(self.keda_schema, plural, candidate, subresource)
+            return Refusal(keda_support.KINDS[plural], group, name, errors) if errors else None
         if group != argo.GROUP or self.rollouts_schema is None:
             assert self.admission is not None
             return self.admission.admit(group, resource.version or "", plural, candidate, current, subresource)
         errors = argo.admit(self.rollouts_schema, plural, candidate, subresource)
-        name = str((candidate.get("metadata") or {}).get("name", ""))
         return Refusal(argo.KINDS[plural], group, name, errors) if errors else None
 
     async def _collect_garbage(self, uid: str) -> None:
@@ -381,8 +394,8 @@ class Emulator(kmock.KubernetesEmulator):
                 except Refused as refused:
                     return aiohttp.web.json_response(refused.body, status=409)
         resource = request.resource
-        if resource is not None and resource.group == argo.GROUP and resource.plural and \
-                resource.plural not in self._kinds:  # no Argo Rollouts in this cluster: its API is not served
+        if resource is not None and resource.group in (argo.GROUP, keda_support.GROUP) and resource.plural and \
+                resource.plural not in self._kinds:  # no Argo Rollouts / KEDA in this cluster: not served
             return aiohttp.web.json_response(failure_status(404, "the server could not find the requested "
                                                                  "resource", "NotFound"), status=404)
         if request.subresource == "scale" and request.resource is not None and request.name:
@@ -604,9 +617,10 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 @contextmanager
 def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool = True, strict: bool | None = None,
-                     crd_dir: Path = CRD_DIR, peering: bool = False) -> Iterator[RunningEmulator]:
-    """Start the emulator on a loopback port in a background thread; `monitoring` / `rollouts` / `peering`:
-    serve the Prometheus Operator's / Argo Rollouts' / kopf's peering resources; `strict`: admit writes as the
+                     crd_dir: Path = CRD_DIR, peering: bool = False, keda: bool = False) -> Iterator[RunningEmulator]:
+    """Start the emulator on a loopback port in a background thread; `monitoring` / `rollouts` / `peering` /
+    `keda`: serve the Prometheus Operator's / Argo Rollouts' / kopf's peering / KEDA's resources (KEDA is off by
+    default: only the scale-to-zero tests need it); `strict`: admit writes as the
     API server does (with the CRDs of `crd_dir`, read now); by default unless the environment sets
     `EMULATOR_STRICT=0`."""
     if strict is None:
@@ -618,13 +632,15 @@ def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool
 
     admission = Admission(crd_dir) if strict else None
     rollouts_schema = argo.RolloutsSchema() if strict and rollouts else None
+    keda_schema = keda_support.KedaSchema() if strict and keda else None
 
     async def serve() -> None:
         emulator = Emulator()
         emulator.admission = admission
         emulator.rollouts_schema = rollouts_schema
+        emulator.keda_schema = keda_schema
         served = RESOURCES + ([MONITORING] if monitoring else []) + (ROLLOUTS if rollouts else []) + (
-            PEERING if peering else [])
+            PEERING if peering else []) + (KEDA if keda else [])
         for resource in served:
             emulator.declare(*resource)
         async with emulator, kmock.Server(emulator) as server:
@@ -645,3 +661,5 @@ def emulator_running(directory: Path, *, monitoring: bool = True, rollouts: bool
             admission.close()
         if rollouts_schema is not None:
             rollouts_schema.close()
+        if keda_schema is not None:
+            keda_schema.close()

@@ -22,7 +22,10 @@ class BuildOptions:
     """Whether the cluster serves `monitoring.coreos.com/v1` (found through discovery by the operator)."""
     cluster_domain: str = "cluster.local"
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
-    """The Prometheus a canary's AnalysisTemplate queries."""
+    """The Prometheus a canary's AnalysisTemplate and a scale-to-zero ScaledObject's trigger query."""
+    at_zero: bool = False
+    """Whether the workload of an API that scales to zero has no ready replica now (its Service then selects the
+    activator's pod); observed by the operator, False where nothing is observed (`predictorapi render`)."""
 
 
 def labels(api: PredictorAPI) -> dict[str, str]:
@@ -69,19 +72,25 @@ def is_canary(api: PredictorAPI) -> bool:
     return api.spec.rollout.strategy == "Canary"
 
 
+def scales_to_zero(api: PredictorAPI) -> bool:
+    """A KEDA ScaledObject owns the replica count (0..maxReplicas) when `autoscaling.minReplicas` is 0 and
+    `spec.replicas` (what `kubectl scale` writes) does not pin it."""
+    return api.spec.replicas is None and api.spec.autoscaling.min_replicas == 0
+
+
 def has_hpa(api: PredictorAPI) -> bool:
-    """An HPA owns the replica count when the spec allows a range of replicas and `spec.replicas` (what
-    `kubectl scale` writes) does not pin it."""
+    """An HPA owns the replica count when the spec allows a range of replicas from at least one (from zero it is
+    a ScaledObject's, see `scales_to_zero`) and `spec.replicas` does not pin it."""
     scaling = api.spec.autoscaling
-    return api.spec.replicas is None and scaling.max_replicas > scaling.min_replicas
+    return api.spec.replicas is None and scaling.max_replicas > scaling.min_replicas >= 1
 
 
 def fixed_replicas(api: PredictorAPI) -> int | None:
     """The replica count the Deployment is given: `spec.replicas` when set, else a fixed
-    `autoscaling.minReplicas`; None when an HPA owns the count."""
+    `autoscaling.minReplicas`; None when an HPA or a ScaledObject owns the count."""
     if api.spec.replicas is not None:
         return api.spec.replicas
-    return None if has_hpa(api) else api.spec.autoscaling.min_replicas
+    return None if has_hpa(api) or scales_to_zero(api) else api.spec.autoscaling.min_replicas
 
 
 def in_cluster_url(api: PredictorAPI, options: BuildOptions) -> str:

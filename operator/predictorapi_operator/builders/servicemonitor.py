@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from predictorapi.contracts.labels import ROLLOUT_HASH_LABEL
+from predictorapi.contracts.labels import COMPONENT_LABEL, ROLLOUT_HASH_LABEL
 from predictorapi.contracts.pod import HTTP_PORT_NAME
 from predictorapi.spec import PredictorAPI
-from predictorapi_operator.builders.meta import is_canary, metadata, selector
+from predictorapi_operator.builders.meta import is_canary, metadata, scales_to_zero, selector
 
 
 def build_service_monitor(api: PredictorAPI) -> dict[str, Any] | None:
     """Scrape the Service's `http` port at `/metrics` every `monitoring.interval` (for a canary, with the pods'
-    `rollouts-pod-template-hash` label on the series)."""
+    `rollouts-pod-template-hash` label on the series). An API that scales to zero is scraped through its
+    `-replicas` and `-activator` Services (its own Service selects either pods, and each is scraped once)."""
     if not api.spec.monitoring.service_monitor:
         return None
+    services: dict[str, Any] = {"matchLabels": selector(api)}
+    if scales_to_zero(api):
+        services["matchExpressions"] = [{"key": COMPONENT_LABEL, "operator": "Exists"}]
     spec: dict[str, Any] = {
-        "selector": {"matchLabels": selector(api)},
+        "selector": services,
         "endpoints": [{"port": HTTP_PORT_NAME, "path": "/metrics", "interval": api.spec.monitoring.interval,
                        "scheme": "http"}],
     }

@@ -85,7 +85,24 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_json=args.log_json,
     )
+    zero = scale_to_zero(api.spec)
+    if zero is not None:
+        from predictorapi.activator.local import run_local
+
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        idle_seconds, cold_start_timeout = zero
+        return run_local(settings.model_dump(), api.metadata.name, args.host, args.port, idle_seconds,
+                         cold_start_timeout)
     return serve(settings)
+
+
+def scale_to_zero(spec: PredictorAPISpec) -> tuple[float, float] | None:
+    """`(idleSeconds, coldStartTimeoutSeconds)` when `autoscaling.minReplicas` is 0 (and `replicas` unset, as the
+    operator reads it), else None."""
+    if spec.autoscaling.min_replicas != 0 or spec.replicas is not None:
+        return None
+    return float(spec.autoscaling.idle_seconds), float(spec.cold_start_timeout())
 
 
 def local_model(spec: PredictorAPISpec, root: Path, args: argparse.Namespace) -> str | int | None:

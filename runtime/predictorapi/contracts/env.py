@@ -14,6 +14,10 @@ INSTALL_ENV_PREFIX = f"{ENV_PREFIX}INSTALL_"
 MODEL_ENV_PREFIX = f"{ENV_PREFIX}MODEL_"
 """Prefix of the `predictorapi fetch-model` settings (`PREDICTORAPI_MODEL_URI`, `PREDICTORAPI_MODEL_REVISION`,
 `PREDICTORAPI_MODEL_CACHE_DIR`, `PREDICTORAPI_MODEL_STALL_TIMEOUT`)."""
+ACTIVATOR_ENV_PREFIX = f"{ENV_PREFIX}ACTIVATOR_"
+"""Prefix of the activator's settings (`python -m predictorapi.activator`, `predictorapi.activator.server.
+ActivatorSettings`): `PREDICTORAPI_ACTIVATOR_API_NAME`, `_BACKENDS` (a JSON list of base URLs), `_PORT`,
+`_SCALER_PORT` (KEDA's external scaler, gRPC), `_MAX_HELD`, `_COLD_START_TIMEOUT_SECONDS`."""
 MODEL_PATH_ENV = f"{ENV_PREFIX}MODEL_PATH"
 """The local folder holding `spec.model`'s artifact, set on the runtime container (runtime setting
 `model_path`, also passed to the predictor as `config["model_path"]`)."""
@@ -24,10 +28,10 @@ def setting_env(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def settings_env(values: Mapping[str, object]) -> dict[str, str]:
+def settings_env(values: Mapping[str, object], prefix: str = ENV_PREFIX) -> dict[str, str]:
     """Runtime settings (field name -> value) as the environment variables the runtime reads them from:
     lists and objects as compact JSON, booleans as `true`/`false`; a None value is left out (unset: the
-    runtime's own default)."""
+    runtime's own default). `prefix`: another settings class's (the activator's: ACTIVATOR_ENV_PREFIX)."""
     env: dict[str, str] = {}
     for field, value in values.items():
         if value is None:
@@ -36,5 +40,5 @@ def settings_env(values: Mapping[str, object]) -> dict[str, str]:
             text = json.dumps(value, separators=(",", ":"))
         else:
             text = str(value).lower() if isinstance(value, bool) else str(value)
-        env[setting_env(field)] = text
+        env[prefix + field.upper()] = text
     return env

@@ -37,6 +37,7 @@ POD = Kind("Pod", "", "v1", "pods")
 ROLLOUT = Kind("Rollout", "argoproj.io", "v1alpha1", "rollouts")
 ANALYSIS_TEMPLATE = Kind("AnalysisTemplate", "argoproj.io", "v1alpha1", "analysistemplates")
 ANALYSIS_RUN = Kind("AnalysisRun", "argoproj.io", "v1alpha1", "analysisruns")
+SCALED_OBJECT = Kind("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects")
 PREDICTORAPI = Kind(spec.KIND, spec.GROUP, spec.VERSION, spec.PLURAL)
 
 CHILDREN = (SERVICE, DEPLOYMENT, HPA, PDB, INGRESS, SERVICE_MONITOR)
@@ -51,4 +52,7 @@ CANARY_CHILDREN = (ROLLOUT, ANALYSIS_TEMPLATE)
 """Children of a canary API (`spec.rollout.strategy: Canary`), in place of the Deployment."""
 ROLLOUT_KINDS = (ROLLOUT, ANALYSIS_TEMPLATE, ANALYSIS_RUN)
 """Every Argo Rollouts kind the operator reads or writes (AnalysisRuns are only read, for the failing measurement)."""
-BY_KIND = {k.kind: k for k in (*CHILDREN, POD, PREDICTORAPI, *ROLLOUT_KINDS)}
+KEDA_API = SCALED_OBJECT.api_version
+"""KEDA's API (`keda.sh/v1alpha1`): scale to zero (`autoscaling.minReplicas: 0`) is built only where the cluster
+serves it; the ScaledObject then takes the HPA's place."""
+BY_KIND = {k.kind: k for k in (*CHILDREN, POD, PREDICTORAPI, *ROLLOUT_KINDS, SCALED_OBJECT)}

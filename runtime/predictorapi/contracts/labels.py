@@ -25,3 +25,9 @@ RESERVED_POD_LABELS = (NAME_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, API_LABEL, 
 """Pod labels the operator (or its Deployment's or Rollout's controller) sets: `spec.labels` may not set them."""
 RESERVED_POD_ANNOTATIONS = (SPEC_HASH_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION)
 """Pod annotations the operator sets: `spec.annotations` may not set them."""
+COMPONENT_LABEL = "serving.predictorapi.dev/component"
+"""On the Services and Deployment an API that scales to zero has beside its own: `replicas` (the Service of the
+runtime pods the activator forwards to) or `activator`. The API's own Service has none (the ServiceMonitor of such
+an API selects the two with it, so each pod is scraped once)."""
+ACTIVATOR_LABEL = "serving.predictorapi.dev/activator"
+"""On the activator's pods (never the API_LABEL, which selects the runtime pods): names their PredictorAPI."""

@@ -33,3 +33,19 @@ STREAM_ITEMS = "predictorapi_stream_items"
 STREAMS_ENDED = "predictorapi_streams_ended"
 """Counter (exposed with `_total`), label `reason`: how streams ended (`complete`, `disconnect`, `error`,
 `timeout`, `idle_timeout`)."""
+
+# The activator (scale to zero, issue 26): it holds requests while an API has no ready replica.
+ACTIVATOR_HELD = "predictorapi_activator_held_requests"
+"""Gauge: requests the activator holds, waiting for a ready replica."""
+ACTIVATOR_IN_FLIGHT = "predictorapi_activator_in_flight_requests"
+"""Gauge: requests the activator forwarded and whose response has not ended."""
+ACTIVATOR_COLD_STARTS = "predictorapi_activator_cold_starts"
+"""Counter (exposed with `_total`): requests that found no ready replica and none starting (a 0 -> 1)."""
+ACTIVATOR_COLD_START_WAIT = "predictorapi_activator_first_request_wait_seconds"
+"""Histogram: from the first held request of a cold start to the first ready replica."""
+ACTIVATOR_OUTCOMES = "predictorapi_activator_requests"
+"""Counter (exposed with `_total`), label `outcome`: `forwarded`, `timed_out` (no ready replica within
+`coldStartTimeoutSeconds`), `refused` (over the held-request bound), `failed` (the replica broke the response, or
+exited while starting), `abandoned` (the client left while its request was held)."""
+ACTIVATOR_SCALER_METRIC = "predictorapi_activator_demand"
+"""The metric the activator's KEDA external scaler reports (GetMetrics): held + in-flight requests."""

@@ -59,3 +59,9 @@ RESERVED_VOLUMES = (TMP_VOLUME, CODE_VOLUME, GIT_CREDENTIALS_VOLUME, SHM_VOLUME,
 RESERVED_VOLUME_PREFIX = "predictorapi-"
 RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR, MODEL_LINK_DIR)
 """Mount paths the operator uses in the runtime container; `spec.volumeMounts` may not take them."""
+ACTIVATOR_SUFFIX = "-activator"
+"""An API that scales to zero has a Deployment and a Service `NAME-activator` (`python -m predictorapi.activator`
+in the runtime image): the longest child name suffix, which the API's name must leave room for."""
+REPLICAS_SUFFIX = "-replicas"
+"""... and a Service `NAME-replicas` of its runtime pods, where the activator forwards the requests it held."""
+ACTIVATOR_CONTAINER = "activator"
