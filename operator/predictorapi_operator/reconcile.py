@@ -227,23 +227,25 @@ def _apply_children(api: PredictorAPI, body: Mapping[str, Any], kube: Kube, opti
         except ApiException as exc:
             applied.failed(kind, child["metadata"]["name"], exc)
             applied.actions.append(f"{kind} failed")
-    built = {child["kind"] for child in children}
-    for kind in (*kinds.OPTIONAL_CHILDREN, *((kinds.SCALED_OBJECT,) if keda_served else ())):
-        if kind.kind in built:
-            continue
-        try:
-            if kube.delete_owned(kind.kind, namespace, name, uid):
-                applied.actions.append(f"{kind.kind} deleted")
-        except ApiException as exc:
-            applied.failed(kind.kind, name, exc)
-    if not scales_to_zero(api):
-        for kind, child_name in activator_children(api):
-            try:
-                if kube.delete_owned(kind, namespace, child_name, uid):
-                    applied.actions.append(f"{kind} {child_name} deleted")
-            except ApiException as exc:
-                applied.failed(kind, child_name, exc)
+    _delete_unwanted(api, kube, uid, {child["kind"] for child in children}, keda_served, applied)
     return applied
+
+
+def _delete_unwanted(api: PredictorAPI, kube: Kube, uid: str, built: set[str], keda_served: bool,
+                     applied: _Applied) -> None:
+    """Delete (when ours) the optional children the spec no longer asks for, and the activator's children of an
+    API that no longer scales to zero."""
+    namespace, name = api.metadata.namespace, api.metadata.name
+    optional = (*kinds.OPTIONAL_CHILDREN, *((kinds.SCALED_OBJECT,) if keda_served else ()))
+    unwanted = [(kind.kind, name, f"{kind.kind} deleted") for kind in optional if kind.kind not in built]
+    if not scales_to_zero(api):
+        unwanted += [(kind, child, f"{kind} {child} deleted") for kind, child in activator_children(api)]
+    for kind, child, action in unwanted:
+        try:
+            if kube.delete_owned(kind, namespace, child, uid):
+                applied.actions.append(action)
+        except ApiException as exc:
+            applied.failed(kind, child, exc)
 
 
 def _observe(body: Mapping[str, Any], api: PredictorAPI | None, options: BuildOptions, kube: Kube,
