@@ -28,3 +28,18 @@ def test_env_round_trips_through_runtime_settings(monkeypatch) -> None:
     assert settings.request_timeout_seconds == 2.5
     assert (settings.batch_max_size, settings.batch_timeout_ms) == (8, 5)
     assert settings.thread_pool_size == 7
+
+
+def test_models_settings_round_trip_through_runtime_settings(monkeypatch) -> None:
+    from predictorapi.contracts.models import RuntimeModels
+
+    api = _api(models={"dir": "s3://models/many/", "cacheSize": 3, "pollSeconds": 5})
+    env = runtime_env("demo", api.spec)
+    assert env["PREDICTORAPI_MODELS"] == RuntimeModels(cache_size=3, poll_seconds=5).to_json()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PREDICTORAPI_MODEL_STORE_URL", "http://127.0.0.1:8091")
+    settings = RuntimeSettings()
+    assert settings.runtime_models == RuntimeModels(cache_size=3, poll_seconds=5, single=False)
+    assert settings.model_store_url == "http://127.0.0.1:8091"
+    assert "PREDICTORAPI_MODELS" not in runtime_env("demo", _api().spec)

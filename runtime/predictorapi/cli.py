@@ -13,7 +13,7 @@ from predictorapi import __version__
 
 # Each module defines `add_parser(subparsers) -> None`, registering a parser whose default `func`
 # takes the parsed namespace and returns an exit code. Modules import their heavy deps lazily.
-COMMANDS = ("serve", "validate", "crd", "fetch", "install_packages", "fetch_model", "init")
+COMMANDS = ("serve", "validate", "crd", "fetch", "install_packages", "fetch_model", "init", "model_store")
 PLUGIN_GROUP = "predictorapi.commands"
 """Entry-point group of subcommands other distributions add (the operator's `render`)."""
 

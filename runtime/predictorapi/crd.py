@@ -101,10 +101,13 @@ def _ordered(node: Schema) -> Schema:
     return {k: node[k] for k in (*_FIRST, *rest) if k in node}
 
 
-def _with_object_defaults(schema: Schema) -> None:
-    """Give sub-objects with all-defaulted fields `default: {}` so the API server fills them in."""
-    for child in schema.get("properties", {}).values():
-        if child.get("type") == "object" and "properties" in child and not child.get("required"):
+def _with_object_defaults(schema: Schema, model: type[spec._Model]) -> None:
+    """Give sub-objects with all-defaulted fields `default: {}` so the API server fills them in; not those that
+    are unset by default (None in the model, e.g. `models`: present means asked for)."""
+    unset = {field.alias or name for name, field in model.model_fields.items() if field.default is None}
+    for name, child in schema.get("properties", {}).items():
+        if (child.get("type") == "object" and "properties" in child and not child.get("required")
+                and name not in unset):
             child.setdefault("default", {})
 
 
@@ -119,7 +122,7 @@ def _spec_schema(model: type[spec._Model]) -> Schema:
 def spec_schema() -> Schema:
     """The structural schema of `spec`."""
     schema = _spec_schema(spec.PredictorAPISpec)
-    _with_object_defaults(schema)
+    _with_object_defaults(schema, spec.PredictorAPISpec)
     schema["description"] = "Desired state: the predictor and how it is served."
     return schema
 

@@ -81,6 +81,11 @@ ENV_FIELD_PATH = (
 ENV_RESOURCE = r"^(limits|requests)[.](cpu|memory|ephemeral-storage|hugepages-[0-9]+([KMGTPE]i|[kMGTPE])?)$"
 """The container resources an environment variable may expose (`env[].valueFrom.resourceFieldRef`)."""
 
+MODELS_URI = r"^(s3|gs|hf|pvc)://\S+$"
+"""A `spec.models` URI: a folder that can be listed (not http(s)://, a single file)."""
+MODEL_NAME = r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
+"""A model's name in `spec.models.paths`: lower case, digits, `-`, `_`, `.`."""
+
 PATTERN_MESSAGES = {
     DNS1123_LABEL: "must be a DNS-1123 label: lower case letters, digits and '-', starting and ending with "
     "a letter or digit, at most 63 characters",
@@ -110,6 +115,10 @@ PATTERN_MESSAGES = {
     ENV_RESOURCE: "must be a container resource an environment variable can expose: limits.cpu, "
     "limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage "
     "or limits./requests.hugepages-SIZE",
+    MODELS_URI: "must be a folder of models that can be listed: s3://BUCKET/PREFIX/, gs://BUCKET/PREFIX/, "
+    "hf://ORG/NAME or pvc://CLAIM/PATH (not http(s)://: one file, not a folder)",
+    MODEL_NAME: "must be a model name: lower case letters, digits, '-', '_' or '.', starting and ending with a "
+    "letter or digit, at most 63 characters",
 }
 """What each pattern allows, in words: `predictorapi validate` prints this instead of the regex."""
 

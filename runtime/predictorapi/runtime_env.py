@@ -6,10 +6,12 @@ one function for both means a manifest serves the same way on a laptop and in a 
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 
 from predictorapi.artifacts.uri import parse as parse_model_uri
 from predictorapi.contracts.env import settings_env
+from predictorapi.contracts.models import RuntimeModels
 from predictorapi.contracts.pod import MODEL_DIR, MODEL_LINK
 from predictorapi.spec import PredictorAPISpec
 
@@ -29,7 +31,18 @@ def runtime_settings(name: str, spec: PredictorAPISpec) -> dict[str, object]:
         "batch_timeout_ms": spec.batching.batch_timeout_milliseconds,
         # An Ingress passes its path on unchanged: the runtime serves predict under it too.
         "path_prefix": ingress.path.rstrip("/") if (ingress := spec.networking.ingress) else "",
+        "models": runtime_models(spec),
     }
+
+
+def runtime_models(spec: PredictorAPISpec) -> dict[str, object] | None:
+    """What a runtime process needs of `spec.models` (`PREDICTORAPI_MODELS`, contracts.models.RuntimeModels);
+    None without models."""
+    models = spec.models
+    if models is None:
+        return None
+    return json.loads(RuntimeModels(cache_size=models.cache_size, poll_seconds=models.poll_seconds,
+                                    single=models.uri is not None).to_json())
 
 
 def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:

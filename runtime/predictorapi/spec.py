@@ -16,7 +16,13 @@ from pydantic.alias_generators import to_camel
 
 from predictorapi.contracts.env import ENV_PREFIX
 from predictorapi.contracts.labels import RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_PREFIX
-from predictorapi.contracts.pod import RESERVED_MOUNT_PATHS, RESERVED_VOLUME_PREFIX, RESERVED_VOLUMES, RUNTIME_CONTAINER
+from predictorapi.contracts.pod import (
+    MODEL_CLAIMS_DIR,
+    RESERVED_MOUNT_PATHS,
+    RESERVED_VOLUME_PREFIX,
+    RESERVED_VOLUMES,
+    RUNTIME_CONTAINER,
+)
 from predictorapi.names import (
     CONFIG_MAP_KEY,
     CONFIG_MAP_KEY_MAX,
@@ -39,6 +45,8 @@ from predictorapi.names import (
     IPV4,
     LABEL_VALUE,
     LABEL_VALUE_MAX,
+    MODEL_NAME,
+    MODELS_URI,
     NONNEGATIVE_QUANTITY,
     OPTIONAL_QUALIFIED_NAME,
     QUALIFIED_NAME,
@@ -567,9 +575,10 @@ class VolumeMount(_Model):
         description="Absolute path in the predictor's container where the volume appears; unique, and not one the "
         f"operator uses ({', '.join(RESERVED_MOUNT_PATHS)}).",
         min_length=2, max_length=_PATH_MAX, pattern=r"^/",
-        json_schema_extra=cel((f"!(self in [{', '.join(repr(p) for p in RESERVED_MOUNT_PATHS)}])",
+        json_schema_extra=cel((f"!(self in [{', '.join(repr(p) for p in RESERVED_MOUNT_PATHS)}]) && "
+                               f"!self.startsWith('{MODEL_CLAIMS_DIR}/')",
                                f"volumeMounts[].mountPath must not be one the operator uses "
-                               f"({', '.join(RESERVED_MOUNT_PATHS)})")),
+                               f"({', '.join(RESERVED_MOUNT_PATHS)}) nor lie under {MODEL_CLAIMS_DIR}")),
     )
     sub_path: str | None = _relative_path("Folder (or file) inside the volume to mount instead of its root.",
                                           "volumeMounts[].subPath", default=None)
@@ -1043,6 +1052,37 @@ _MODEL_URI_PATH = "!self.contains('/../') && !self.endsWith('/..')"
 _SUBDOMAIN_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
 
+def _uri_rules(field: str, secret_field: str, http: bool = True) -> dict[str, Any]:
+    """CEL rules of a model URI field (`spec.model.uri`, `spec.models.uri`, ...): no credentials nor signatures in
+    it, and each scheme's form; `http`: whether http(s):// is one of the field's schemes."""
+    return cel(
+        ("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+         f"{field} must not carry credentials (user or password before @): put them in a Secret and reference "
+         f"it with {secret_field}"),
+        ("!self.matches('(?i)[?&#](access_token|token|password|sig|x-amz-signature|x-amz-credential|"
+         "x-goog-signature|x-goog-credential)=')",
+         f"{field} must not carry a token or a signature in its query: put credentials in a Secret and "
+         f"reference it with {secret_field}"),
+        ("!self.startsWith('s3://') || self.matches('^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$') && "
+         + _MODEL_URI_PATH,
+         f"{field}: an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (a bucket: 3 to 63 lower-case "
+         "letters, digits, dots and hyphens), without '..'"),
+        ("!self.startsWith('gs://') || self.matches('^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$') && "
+         + _MODEL_URI_PATH,
+         f"{field}: a gs:// URI is gs://BUCKET/OBJECT or gs://BUCKET/PREFIX/ (a bucket: 3 to 222 lower-case "
+         "letters, digits, dots, hyphens and underscores), without '..'"),
+        ("!self.startsWith('hf://') || "
+         "self.matches('^hf://([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$')",
+         f"{field}: an hf:// URI is hf://ORG/NAME, a Hugging Face model repository"),
+        *([("!self.startsWith('http') || self.matches('^https?://[^/?#@]+([/?#].*)?$')",
+            f"{field}: an http(s):// URI needs a host")] if http else []),
+        (f"!self.startsWith('pvc://') || self.matches('^pvc://{_SUBDOMAIN_RE}(/([^/].*)?)?$') && "
+         + _MODEL_URI_PATH,
+         f"{field}: a pvc:// URI is pvc://CLAIM/PATH (a claim name: a DNS-1123 subdomain), a PATH inside the "
+         "claim: without '..' or '//' after the claim"),
+    )
+
+
 class ModelArtifact(_Model):
     uri: str = Field(
         description="Where the model is: `s3://BUCKET/KEY` or `s3://BUCKET/PREFIX/` (any S3-compatible "
@@ -1053,32 +1093,7 @@ class ModelArtifact(_Model):
         min_length=1,
         max_length=2048,
         pattern=r"^(s3|gs|https?|hf|pvc)://\S+$",
-        json_schema_extra=cel(
-            ("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
-             "model.uri must not carry credentials (user or password before @): put them in a Secret and reference "
-             "it with model.secretRef"),
-            ("!self.matches('(?i)[?&#](access_token|token|password|sig|x-amz-signature|x-amz-credential|"
-             "x-goog-signature|x-goog-credential)=')",
-             "model.uri must not carry a token or a signature in its query: put credentials in a Secret and "
-             "reference it with model.secretRef"),
-            ("!self.startsWith('s3://') || self.matches('^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$') && "
-             + _MODEL_URI_PATH,
-             "model.uri: an s3:// URI is s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (a bucket: 3 to 63 lower-case "
-             "letters, digits, dots and hyphens), without '..'"),
-            ("!self.startsWith('gs://') || self.matches('^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$') && "
-             + _MODEL_URI_PATH,
-             "model.uri: a gs:// URI is gs://BUCKET/OBJECT or gs://BUCKET/PREFIX/ (a bucket: 3 to 222 lower-case "
-             "letters, digits, dots, hyphens and underscores), without '..'"),
-            ("!self.startsWith('hf://') || "
-             "self.matches('^hf://([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$')",
-             "model.uri: an hf:// URI is hf://ORG/NAME, a Hugging Face model repository"),
-            ("!self.startsWith('http') || self.matches('^https?://[^/?#@]+([/?#].*)?$')",
-             "model.uri: an http(s):// URI needs a host"),
-            (f"!self.startsWith('pvc://') || self.matches('^pvc://{_SUBDOMAIN_RE}(/([^/].*)?)?$') && "
-             + _MODEL_URI_PATH,
-             "model.uri: a pvc:// URI is pvc://CLAIM/PATH (a claim name: a DNS-1123 subdomain), a PATH inside the "
-             "claim: without '..' or '//' after the claim"),
-        ),
+        json_schema_extra=_uri_rules("model.uri", "model.secretRef"),
     )
     revision: str | None = Field(
         None,
@@ -1128,6 +1143,114 @@ class ModelArtifact(_Model):
         )
     )
 
+
+
+MODEL_NAME_MAX = 63
+MODELS_PATHS_MAX = 100
+"""Most entries of `spec.models.paths` (bounds the cost of the unique-name rule); more models: use `dir`."""
+CACHE_SIZE_DEFAULT = 10
+DISK_CACHE_SIZE_DEFAULT = 50
+
+
+def _models_uri(description: str, field: str) -> Any:
+    """A `spec.models` URI field: the schemes that can be listed, and `spec.model.uri`'s rules."""
+    return Field(None, description=description, min_length=1, max_length=2048, pattern=MODELS_URI,
+                 json_schema_extra=_uri_rules(field, "models.secretRef", http=False))
+
+
+class ModelPath(_Model):
+    name: str = Field(
+        description="The model's name, as the predictor asks for it (`python_client.get_model(name)`): lower-case "
+        "letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit.",
+        min_length=1, max_length=MODEL_NAME_MAX, pattern=MODEL_NAME,
+    )
+    uri: str = Field(
+        description="The model's folder: `s3://BUCKET/PREFIX/`, `gs://BUCKET/PREFIX/`, `hf://ORG/NAME` (one "
+        "version) or `pvc://CLAIM/PATH`. Its integer-named subfolders (`1`, `2`, ...) are its versions, the "
+        "highest is `latest`; without any, the folder itself is its one version, `1`.",
+        min_length=1, max_length=2048, pattern=MODELS_URI,
+        json_schema_extra=_uri_rules("models.paths[].uri", "models.secretRef", http=False),
+    )
+
+
+class ModelsSpec(_Model):
+    uri: str | None = _models_uri(
+        "One model, many versions: its folder (`s3://BUCKET/PREFIX/`, `gs://BUCKET/PREFIX/`, `hf://ORG/NAME` or "
+        "`pvc://CLAIM/PATH`), whose integer-named subfolders are its versions (the highest is `latest`; none: "
+        "the folder is version `1`). The predictor may omit the name: `python_client.get_model()`. Exactly one "
+        "of `uri`, `paths` and `dir`.", "models.uri")
+    paths: list[ModelPath] | None = Field(
+        None, min_length=1, max_length=MODELS_PATHS_MAX,
+        description=f"Named models (at most {MODELS_PATHS_MAX}, names unique), each a folder of versions as for "
+        "`uri`. Exactly one of `uri`, `paths` and `dir`.",
+        json_schema_extra=cel(("self.all(p, self.exists_one(q, q.name == p.name))",
+                               "models.paths[].name must be unique")),
+    )
+    dir: str | None = _models_uri(
+        "A folder of models (`s3://BUCKET/PREFIX/`, `gs://BUCKET/PREFIX/` or `pvc://CLAIM/PATH`; not hf://): each "
+        "subfolder is a model named after it, a folder of versions as for `uri`; models added later are found "
+        "(at the next `pollSeconds`, or when asked for). Exactly one of `uri`, `paths` and `dir`.", "models.dir")
+    cache_size: int = Field(
+        CACHE_SIZE_DEFAULT, ge=1, le=1000,
+        description="Model versions kept loaded in memory by each runtime process (least recently used "
+        "evicted on every load; a version in use by a request is never unloaded under it).",
+    )
+    disk_cache_size: int = Field(
+        DISK_CACHE_SIZE_DEFAULT, ge=1, le=10000,
+        description="Model versions kept on the replica's disk (least recently used removed on every download); "
+        "at least `cacheSize`.",
+    )
+    poll_seconds: int | None = Field(
+        None, ge=1, le=86400,
+        description="Live reloading: the models are listed again every `pollSeconds` (new versions appear, "
+        "`latest` moves, removed versions are unloaded). Unset: listed once at start and when a model is not found.",
+    )
+    secret_ref: LocalObjectReference | None = Field(
+        None,
+        description="Secret whose keys (as `model.secretRef`'s: `AWS_*`, `GOOGLE_APPLICATION_CREDENTIALS_JSON`, "
+        "`HF_TOKEN`, ...) become environment variables of the `model-store` container only, never of the "
+        "predictor's.",
+    )
+    cache: ModelCache | None = Field(
+        None,
+        description="Keep the disk tier on a PersistentVolumeClaim (its `models/` folder) shared by the replicas: "
+        "a version is downloaded once. Without it each pod keeps its own in an emptyDir.",
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Send `HF_TOKEN` to a plain http:// `HF_ENDPOINT` too, as `model.allowInsecureHttp`: on "
+        "a network you trust only.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("(has(self.uri) ? 1 : 0) + (has(self.paths) ? 1 : 0) + (has(self.dir) ? 1 : 0) == 1",
+             "exactly one of models.uri, models.paths and models.dir must be set"),
+            ("!has(self.dir) || !self.dir.startsWith('hf://')",
+             "models.dir cannot be an hf:// URI (a Hugging Face repository is one model): name it in models.uri "
+             "or models.paths", ".dir"),
+            ("!has(self.cacheSize) || !has(self.diskCacheSize) || self.diskCacheSize >= self.cacheSize",
+             "models.diskCacheSize must be at least models.cacheSize (a version loaded in memory is kept on disk)",
+             ".diskCacheSize"),
+        )
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelsSpec:
+        if sum(source is not None for source in (self.uri, self.paths, self.dir)) != 1:
+            raise ValueError("exactly one of models.uri, models.paths and models.dir must be set")
+        if self.disk_cache_size < self.cache_size:
+            raise ValueError("models.diskCacheSize must be at least models.cacheSize")
+        return self
+
+    def sources(self) -> list[str]:
+        """Every URI the models come from."""
+        if self.paths is not None:
+            return [path.uri for path in self.paths]
+        return [uri for uri in (self.uri, self.dir) if uri is not None]
+
+
+_MODEL_AND_MODELS = ("spec.model and spec.models cannot both be set: spec.model is one artifact downloaded before "
+                     "the predictor starts, spec.models many served through python_client.get_model; use one")
 
 _SLOT_PER_PROCESS_RULE = ("!has(self.processesPerReplica) || !has(self.maxConcurrency) || "
                           "self.maxConcurrency >= self.processesPerReplica")
@@ -1202,6 +1325,15 @@ class PredictorAPISpec(_Model):
         "`PREDICTORAPI_MODEL_PATH`. A download that fails (403, missing object, digest or revision mismatch, "
         "stall) shows as Degraded, reason ModelDownloadFailed.",
     )
+    models: ModelsSpec | None = Field(
+        None,
+        description="Many models behind one API (Cortex's multi-model caching and live reloading): the predictor's "
+        "`__init__(self, config, python_client)` gets a client whose `get_model(model_name, model_version)` returns "
+        "what its `load_model(self, model_path)` returned for that version's local folder, kept in an LRU memory "
+        "cache (`cacheSize` per process) and an LRU disk cache (`diskCacheSize` per replica), filled by a "
+        "`model-store` container (the only one with `secretRef`'s credentials). An unknown model or version is a "
+        "404. Not with `model`.",
+    )
     service_account_name: str | None = Field(
         None, description="ServiceAccount the pods run as, e.g. one bound to a cloud role (workload identity, "
         "IRSA); the namespace's `default` when unset. Its API token is not mounted.",
@@ -1270,6 +1402,7 @@ class PredictorAPISpec(_Model):
              ".rollout.trafficRouting.nginx"),
             (_SLOT_PER_PROCESS_RULE, _SLOT_PER_PROCESS, ".processesPerReplica"),
             (_ZERO_CANARY_RULE, _ZERO_CANARY, ".autoscaling.minReplicas"),
+            ("!has(self.model) || !has(self.models)", _MODEL_AND_MODELS, ".models"),
         )
     )
 
@@ -1278,6 +1411,13 @@ class PredictorAPISpec(_Model):
         """Scale to zero and a canary do not mix (see `_ZERO_CANARY`)."""
         if self.autoscaling.min_replicas == 0 and self.rollout.strategy == "Canary":
             raise ValueError(_ZERO_CANARY)
+        return self
+
+    @model_validator(mode="after")
+    def _model_or_models(self) -> PredictorAPISpec:
+        """`spec.model` and `spec.models` do not mix (see `_MODEL_AND_MODELS`)."""
+        if self.model is not None and self.models is not None:
+            raise ValueError(_MODEL_AND_MODELS)
         return self
 
     def cold_start_timeout(self) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import grpc
 import httpx
-import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
+from support import waiting
 from support.processes import free_port
 from support.runtimes import BLOCKING_PREDICTOR, ECHO_PREDICTOR
 from support.soak import Runtime
@@ -32,11 +31,7 @@ HANG_GUARD = 180.0
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = HANG_GUARD, interval: float = 0.02) -> None:
     """Poll `condition` until true; fail naming `what` after `timeout` seconds (a hang guard)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"still waiting after {timeout:g}s for: {what}")
-        time.sleep(interval)
+    waiting.wait_for(condition, what, timeout, interval)
 
 
 class ActivatorThread:

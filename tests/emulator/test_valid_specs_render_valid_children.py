@@ -91,6 +91,17 @@ PATHS = st.one_of(st.sampled_from(["/", "/api", "/v1/predict", "/a/"]),
 SECRET_NAMES = mostly(DNS, SOME_TEXT)
 
 
+MODEL_URIS = st.sampled_from(["s3://models/many/", "gs://models_b/m/", "pvc://weights/models", "pvc://w.2/a/b",
+                               "hf://org/name"])
+MODEL_PATH = st.fixed_dictionaries({"name": st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,8}[a-z0-9])?\Z"),
+                                    "uri": MODEL_URIS})
+MODELS = st.fixed_dictionaries(
+    {"paths": st.lists(MODEL_PATH, min_size=1, max_size=3, unique_by=lambda p: p["name"])},
+    optional={"cacheSize": st.integers(1, 5), "pollSeconds": st.integers(1, 86400),
+              "secretRef": st.fixed_dictionaries({"name": SECRET_NAMES}),
+              "cache": st.fixed_dictionaries({"claimName": mostly(DNS, SOME_TEXT)})})
+
+
 @st.composite
 def specs(draw) -> dict[str, Any]:
     """A spec over every field the builders read (mostly valid values, with the edges in between)."""
@@ -150,6 +161,8 @@ def specs(draw) -> dict[str, Any]:
             ingress["tls"] = {"secretName": draw(SECRET_NAMES)}
         spec["networking"] = {"ingress": ingress}
     if draw(st.booleans()):
+        spec["models"] = draw(MODELS)
+    if draw(st.booleans()):
         spec["auth"] = {"secretRef": {"name": draw(SECRET_NAMES),
                                       "key": draw(mostly(st.one_of(st.just("api-key"), LABELISH), SOME_TEXT))}}
     return spec
@@ -186,6 +199,14 @@ EDGES = [
     edge(networking={"ingress": {"host": "*.example.com", "path": "/a/", "tls": {"secretName": "tls"}}}),
     edge(predictor={"image": "registry.example/demo:1", "path": "predictor.py",
                     "env": [{"name": "-x.y_Z"}, {"name": "HOME", "value": "/home"}]}),
+    # spec.models: the model-store sidecar, the disk tier (emptyDir or a claim's folder), pvc:// claims mounted
+    edge(models={"dir": "s3://models/many/", "cacheSize": 3, "diskCacheSize": 3, "pollSeconds": 30,
+                 "secretRef": {"name": "models-credentials"}, "cache": {"claimName": "model-cache"}},
+         monitoring={"serviceMonitor": True, "interval": "30s"}),
+    edge(models={"paths": [{"name": "a", "uri": "pvc://weights/a"}, {"name": "b.v2", "uri": "pvc://weights.2/b"},
+                           {"name": "c_1", "uri": "pvc://weights/c"}]}, processesPerReplica=2),
+    edge(models={"uri": "hf://org/name"}, autoscaling={"minReplicas": 0, "maxReplicas": 2},
+         monitoring={"serviceMonitor": True, "interval": "30s"}),
 ]
 
 

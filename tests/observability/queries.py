@@ -130,6 +130,23 @@ def activator_metric_names() -> set[str]:
     return {sample.name for family in registry.collect() for sample in family.samples}
 
 
+def model_metric_names() -> set[str]:
+    """Every sample name of many models (`spec.models`): a runtime process's memory tier and the model store's disk
+    tier (its own container, scraped on the Service's `model-store` port), from real registries."""
+    from predictorapi.models.metrics import CacheMetrics, StoreMetrics
+
+    registry = CollectorRegistry()
+    cache = CacheMetrics("x", registry)
+    cache.hit("m")
+    cache.loads.labels("x", "m", "ok")
+    cache.evictions.labels("x", "m")
+    cache.load_seconds.labels("x", "m")
+    store = StoreMetrics("x", registry)
+    store.download("m", "ok")
+    store.disk_eviction("m")
+    return {sample.name for family in registry.collect() for sample in family.samples}
+
+
 def github_anchor(heading: str) -> str:
     """The anchor GitHub gives a Markdown heading."""
     slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())

@@ -24,6 +24,7 @@ from observability.queries import (
     doc_anchors,
     load_dashboard,
     load_rule_groups,
+    model_metric_names,
     recorded_names,
     runtime_metric_names,
 )
@@ -31,7 +32,7 @@ from prometheus_client import CollectorRegistry
 
 ALERTS = ("PredictorAPINoReadyReplicas", "PredictorAPIHighErrorRatio", "PredictorAPIHighLatencyP99",
           "PredictorAPISaturated", "PredictorAPIModelLoadFailures", "PredictorAPIAbandonedCalls",
-          "PredictorAPIColdStartTimeouts")
+          "PredictorAPIColdStartTimeouts", "PredictorAPIModelListingFailing")
 
 
 def promtool() -> str:
@@ -119,7 +120,8 @@ def test_query_parses_and_uses_known_metrics(query: Query):
 
     promql_parser.walk(ast, visit)
     assert names, f"{query.where}: selects no metric"
-    known = runtime_metric_names() | activator_metric_names() | KUBE_STATE_METRICS | recorded_names()
+    known = (runtime_metric_names() | activator_metric_names() | model_metric_names() | KUBE_STATE_METRICS
+             | recorded_names())
     unknown = sorted(set(names) - known)
     assert not unknown, f"{query.where}: neither exported by the runtime nor allow-listed: {unknown}"
 
@@ -170,7 +172,12 @@ def test_dashboard_shape():
                    "predictorapi_stream_items_sum", "predictorapi_activator_held_requests",
                    "predictorapi_activator_in_flight_requests", "predictorapi_activator_cold_starts_total",
                    "predictorapi_activator_first_request_wait_seconds_bucket",
-                   "predictorapi_activator_requests_total"):
+                   "predictorapi_activator_requests_total", "predictorapi_model_cache_requests_total",
+                   "predictorapi_model_loads_total", "predictorapi_model_downloads_total",
+                   "predictorapi_model_load_seconds_bucket", "predictorapi_model_evictions_total",
+                   "predictorapi_model_disk_evictions_total", "predictorapi_models_in_memory",
+                   "predictorapi_models_on_disk", "predictorapi_model_listing_errors_total",
+                   "predictorapi_post_predict_total"):
         assert metric in exprs, f"no panel shows {metric}"
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

@@ -1,17 +1,20 @@
 """End to end: the real runtime scraped by a real Prometheus that loads the shipped rules.
 
-Three APIs run under `predictorapi serve` on loopback: `e2e` (a slow or failing predictor,
-maxConcurrency 8, maxQueueLength 2), `batched` (server-side batching) and `parked` (`minReplicas: 0`: the
-activator, which started its runtime for one request). A real `prometheus` scrapes them every second
-with the `namespace`/`pod` target labels a ServiceMonitor adds, plus a stand-in for
-kube-state-metrics (a static exposition of the Deployment/HPA series its dashboard panels read). The
-test then asks Prometheus' HTTP API exactly what prometheus-adapter, the recording rules and Grafana
+Four APIs run under `predictorapi serve` on loopback: `e2e` (a slow or failing predictor,
+maxConcurrency 8, maxQueueLength 2), `batched` (server-side batching), `parked` (`minReplicas: 0`: the
+activator, which started its runtime for one request) and `many` (`spec.models` on a loopback S3, caches of
+one version: its runtime and its model store, scraped as the ServiceMonitor's two endpoints would be). A real
+`prometheus` scrapes them every second with the `namespace`/`pod` target labels a ServiceMonitor adds, plus a
+stand-in for kube-state-metrics (a static exposition of the Deployment/HPA series its dashboard panels read).
+The test then asks Prometheus' HTTP API exactly what prometheus-adapter, the recording rules and Grafana
 would ask.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import subprocess
 import textwrap
 import threading
 import time
@@ -32,11 +35,13 @@ from observability.queries import (
     substitute_adapter,
 )
 from support.processes import CLI, free_port, running
+from support.s3 import s3_server
 
 NAMESPACE = "models"
-API, BATCHED, ZERO = "e2e", "batched", "parked"
+API, BATCHED, ZERO, MANY = "e2e", "batched", "parked", "many"
 POD, BATCHED_POD = f"{API}-5d8c7b9f4-abcde", f"{BATCHED}-7c6b5a498-fghij"
 ZERO_POD = f"{ZERO}-activator-6f7d8c9b5-klmno"
+MANY_POD = f"{MANY}-6b5c4d3e2-pqrst"
 MAX_CONCURRENCY, MAX_QUEUE = 8, 2
 
 PREDICTOR = '''
@@ -66,6 +71,27 @@ class PythonPredictor:
 '''
 
 
+# Many models: each version's folder holds its answer; post_predict so that its outcomes are counted.
+MANY_PREDICTOR = '''
+import pathlib
+
+
+class PythonPredictor:
+    def __init__(self, config, python_client):
+        self.client = python_client
+
+    def load_model(self, model_path):
+        return (pathlib.Path(model_path) / "answer.txt").read_text()
+
+    def predict(self, query_params):
+        return {"answer": self.client.get_model(query_params["model"])}
+
+    def post_predict(self, response):
+        pass
+'''
+MANY_MODELS = {"a": b"alpha", "b": b"beta"}
+
+
 def manifest(name: str, extra: dict[str, Any]) -> str:
     return yaml.safe_dump({
         "apiVersion": "serving.predictorapi.dev/v1alpha1", "kind": "PredictorAPI", "metadata": {"name": name},
@@ -93,6 +119,17 @@ def kube_state_metrics() -> str:
     lines += [f"kube_deployment_spec_replicas{{{dep}}} 0", f"kube_deployment_status_replicas_ready{{{dep}}} 0",
               f"kube_deployment_status_replicas_available{{{dep}}} 0"]
     return "\n".join(lines) + "\n"
+
+
+def model_store_port(proc: subprocess.Popen) -> int:
+    """The port of the model store that `predictorapi serve` started in its process (it logs `model store on URL`);
+    the rest of its output is drained, so that it never blocks on a full pipe."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if match := re.search(r"model store on http://127\.0\.0\.1:(\d+)", line):
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return int(match[1])
+    pytest.fail("predictorapi serve never said where its model store listens")
 
 
 @contextmanager
@@ -156,7 +193,7 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Both runtimes (with some traffic already answered), the stand-in exporter, and Prometheus."""
+    """The runtimes (with some traffic already answered), the stand-in exporter, and Prometheus."""
     tmp = tmp_path_factory.mktemp("observability")
     apps = {}
     for name, code, spec in (
@@ -164,6 +201,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         (BATCHED, BATCHED_PREDICTOR, {"maxConcurrency": 2, "batching": {"maxBatchSize": 4,
                                                                          "batchTimeoutMilliseconds": 300}}),
         (ZERO, PREDICTOR, {"autoscaling": {"minReplicas": 0, "maxReplicas": 2, "idleSeconds": 300}}),
+        # One version in memory and one on disk: asking for a, then b evicts a from both (pvc:// folders are read
+        # in place: neither downloaded nor evicted from disk, hence S3).
+        (MANY, MANY_PREDICTOR, {"models": {"dir": "s3://models/many/", "cacheSize": 1, "diskCacheSize": 1}}),
     ):
         folder = tmp / name
         folder.mkdir()
@@ -172,8 +212,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         apps[name] = (folder, free_port())
 
     with ExitStack() as stack:
-        for folder, port in apps.values():
-            stack.enter_context(running([*CLI, "serve", str(folder), "--port", str(port)], port, timeout=60))
+        s3 = stack.enter_context(s3_server())
+        s3.put("models", {f"many/{model}/1/answer.txt": answer for model, answer in MANY_MODELS.items()})
+        envs = {MANY: {**s3.env(), "PREDICTORAPI_MODEL_CACHE_DIR": str(tmp / "model-cache")}}
+        procs = {name: stack.enter_context(running([*CLI, "serve", str(folder), "--port", str(port)], port,
+                                                   env=envs.get(name), timeout=60))
+                 for name, (folder, port) in apps.items()}
+        store_port = model_store_port(procs[MANY])
+        many = f"http://127.0.0.1:{apps[MANY][1]}"
+        for model in ("a", "b", "b"):  # a miss, a miss evicting a (memory and disk), a hit
+            answer = httpx.post(many, params={"model": model}, json={}, timeout=60)
+            assert answer.status_code == 200 and answer.json() == {"answer": MANY_MODELS[model].decode()}, answer.text
         runtime = f"http://127.0.0.1:{apps[API][1]}"
         # Answered before Prometheus starts, so both status codes' series exist from its first scrape
         # (then rate() over them is exact: same timestamps, no series appearing mid-window).
@@ -192,6 +241,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     {"targets": [f"127.0.0.1:{apps[BATCHED][1]}"],
                      "labels": {"namespace": NAMESPACE, "pod": BATCHED_POD}},
                     {"targets": [f"127.0.0.1:{apps[ZERO][1]}"], "labels": {"namespace": NAMESPACE, "pod": ZERO_POD}},
+                    {"targets": [f"127.0.0.1:{apps[MANY][1]}"], "labels": {"namespace": NAMESPACE, "pod": MANY_POD}},
+                ]},
+                # The ServiceMonitor's second endpoint: the Service's `model-store` port, the same pod.
+                {"job_name": "predictorapi-model-store", "static_configs": [
+                    {"targets": [f"127.0.0.1:{store_port}"], "labels": {"namespace": NAMESPACE, "pod": MANY_POD}},
                 ]},
                 {"job_name": "kube-state-metrics", "honor_labels": True,
                  "static_configs": [{"targets": [f"127.0.0.1:{ksm_port}"]}]},
@@ -203,7 +257,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
              f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
             prom_port, ready_path="/-/ready", timeout=60))
         yield {"prometheus": Prometheus(f"http://127.0.0.1:{prom_port}"), "runtime": runtime,
-               "batched": f"http://127.0.0.1:{apps[BATCHED][1]}", "zero": zero}
+               "batched": f"http://127.0.0.1:{apps[BATCHED][1]}", "zero": zero, "many": many}
 
 
 def test_prometheus_is_installed():
@@ -275,19 +329,22 @@ def test_dashboard_queries_return_data(stack):
             lambda i: httpx.post(stack["batched"], json={"i": i}, timeout=10), range(8)))
     for fail in (False, True):
         httpx.post(stack["runtime"], json={"fail": fail}, timeout=10)
-    # The batch panels look at the batching API, the scale-to-zero ones at its activator, every other panel at
-    # the slow/failing one.
-    for query, batched, zero in zip(dashboard_panel_queries(namespace=NAMESPACE, api=API),
-                                    dashboard_panel_queries(namespace=NAMESPACE, api=BATCHED),
-                                    dashboard_panel_queries(namespace=NAMESPACE, api=ZERO), strict=True):
+    # The batch panels look at the batching API, the scale-to-zero ones at its activator, the many-models ones
+    # (post_predict's too) at the many-models API and its store, every other panel at the slow/failing one.
+    for query, batched, zero, many in zip(dashboard_panel_queries(namespace=NAMESPACE, api=API),
+                                          dashboard_panel_queries(namespace=NAMESPACE, api=BATCHED),
+                                          dashboard_panel_queries(namespace=NAMESPACE, api=ZERO),
+                                          dashboard_panel_queries(namespace=NAMESPACE, api=MANY), strict=True):
         expr = (batched.expr if "predictorapi_batch_" in query.expr else
-                zero.expr if "predictorapi_activator_" in query.expr else query.expr)
+                zero.expr if "predictorapi_activator_" in query.expr else
+                many.expr if re.search(r"predictorapi_models?_|predictorapi_post_predict", query.expr) else
+                query.expr)
         result = eventually(lambda expr=expr: prom.query(expr), timeout=10)
         values = [float(r["value"][1]) for r in result]
         # A quantile or a ratio over a quiet window is NaN; plain series must have numbers.
         if "histogram_quantile" not in expr and " / " not in expr:
             assert not any(math.isnan(v) for v in values), f"{query.where}: NaN from {expr}"
-    expected = {"namespace": {NAMESPACE}, "api": {API, BATCHED, ZERO}}  # ZERO: only its activator is scraped
+    expected = {"namespace": {NAMESPACE}, "api": {API, BATCHED, ZERO, MANY}}  # ZERO: only its activator is scraped
     for query, label in dashboard_variable_queries(namespace=NAMESPACE):
         values = {s.get(label) for s in prom.series(query.expr)}
         assert expected[label] <= values, f"{query.where}: {values}"
@@ -304,6 +361,31 @@ def test_activator_metrics_reach_prometheus(stack):
     assert prom.value(f"predictorapi_activator_held_requests{{{selector}}}") == 0
     assert prom.value(f"predictorapi_activator_first_request_wait_seconds_count{{{selector}}}") == 1
     assert prom.value(f'sum(predictorapi_activator_first_request_wait_seconds_bucket{{{selector}, le="+Inf"}})') == 1
+
+
+def test_many_models_metrics_reach_prometheus(stack):
+    """The fixture's a, b, b through caches of one version, as the dashboard's many-models row reads them: the
+    memory tier from the runtime, the disk tier from the store (each `model` its own label value)."""
+    prom = stack["prometheus"]
+    selector = f'namespace="{NAMESPACE}", api="{MANY}"'
+
+    def by(metric: str, *labels: str) -> dict[tuple[str, ...], float]:
+        return {tuple(r["metric"][label] for label in labels): float(r["value"][1])
+                for r in prom.query(f"{metric}{{{selector}}}")}
+
+    eventually(lambda: by("predictorapi_post_predict_total", "outcome").get(("ok",)) == 3)
+    assert by("predictorapi_model_cache_requests_total", "model", "result") == {
+        ("a", "miss"): 1, ("b", "miss"): 1, ("b", "hit"): 1}
+    assert by("predictorapi_model_loads_total", "model", "outcome") == {("a", "ok"): 1, ("b", "ok"): 1}
+    assert by("predictorapi_model_load_seconds_count", "model") == {("a",): 1, ("b",): 1}
+    assert by("predictorapi_model_evictions_total", "model") == {("a",): 1}
+    assert by("predictorapi_model_downloads_total", "model", "outcome") == {("a", "ok"): 1, ("b", "ok"): 1}
+    assert by("predictorapi_model_disk_evictions_total", "model") == {("a",): 1}
+    assert prom.value(f"predictorapi_models_in_memory{{{selector}}}") == 1
+    assert prom.value(f"predictorapi_models_on_disk{{{selector}}}") == 1
+    assert prom.value(f"predictorapi_model_listing_errors_total{{{selector}}}") == 0
+    # Both endpoints carry the pod's target labels, as the ServiceMonitor's two endpoints give them.
+    assert {s["pod"] for s in prom.series(f'{{__name__=~"predictorapi_models_.*", {selector}}}')} == {MANY_POD}
 
 
 def test_every_rule_evaluates_cleanly(stack):

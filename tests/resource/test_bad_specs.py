@@ -170,6 +170,12 @@ GOOD = {
     "auth": manifest(auth={"secretRef": {"name": "demo-key", "key": ".api_key"}}),
     "config-at-the-limit": manifest(predictor={**IMAGE, "config": {"blob": "x" * (65536 - 11)}}),
     "config-unicode": manifest(predictor={**IMAGE, "config": {"greeting": "grüß dich", "emoji": "🙂"}}),
+    "models-dir": manifest(models={"dir": "s3://models/many/", "cacheSize": 2, "diskCacheSize": 2, "pollSeconds": 30,
+                                   "secretRef": {"name": "models-credentials"}, "cache": {"claimName": "cache"}}),
+    "models-paths": manifest(models={"paths": [{"name": "mpg-estimator", "uri": "s3://models/sklearn/mpg/"},
+                                               {"name": "bert_base.v2", "uri": "hf://org/bert"},
+                                               {"name": "local", "uri": "pvc://weights/models/local"}]}),
+    "models-uri-gs": manifest(models={"uri": "gs://models_bucket/mpg/", "allowInsecureHttp": True}),
     "metadata": {**manifest(), "metadata": {"name": "demo", "namespace": "team-a", "labels": {
         "app.kubernetes.io/part-of": "shop"}, "annotations": {"Example.com/Owner": "ml team"}}},
 }

@@ -417,3 +417,42 @@ BAD_SPECS += [
             "spec.processesPerReplica", True),
     BadSpec("processes-over-default-concurrency", manifest(processesPerReplica=5), "spec.processesPerReplica", True),
 ]
+
+
+def _models(**models: Any) -> dict[str, Any]:
+    return manifest(models=models)
+
+
+MODELS = "spec.models"
+DIR = "s3://models/many/"
+BAD_SPECS += [
+    # spec.models (issue 27): exactly one source, listable schemes, unique names, disk tier at least the memory tier
+    BadSpec("models-no-source", _models(cacheSize=2), MODELS, True),
+    BadSpec("models-two-sources", _models(dir=DIR, uri="s3://models/one/"), MODELS, True),
+    BadSpec("models-with-model", manifest(model={"uri": "s3://models/m/"}, models={"dir": DIR}), MODELS, True),
+    BadSpec("models-disk-below-memory", _models(dir=DIR, cacheSize=20, diskCacheSize=10),
+            f"{MODELS}.diskCacheSize", True),
+    BadSpec("models-disk-below-default-memory", _models(dir=DIR, diskCacheSize=5), f"{MODELS}.diskCacheSize", True),
+    BadSpec("models-cache-size-zero", _models(dir=DIR, cacheSize=0), f"{MODELS}.cacheSize", True),
+    BadSpec("models-cache-size-over", _models(dir=DIR, cacheSize=1001, diskCacheSize=2000), f"{MODELS}.cacheSize",
+            True),
+    BadSpec("models-disk-cache-size-over", _models(dir=DIR, diskCacheSize=10001), f"{MODELS}.diskCacheSize", True),
+    BadSpec("models-poll-zero", _models(dir=DIR, pollSeconds=0), f"{MODELS}.pollSeconds", True),
+    BadSpec("models-poll-word", _models(dir=DIR, pollSeconds="often"), f"{MODELS}.pollSeconds", True),
+    BadSpec("models-https", _models(uri="https://models.example/m.bin"), f"{MODELS}.uri", True),
+    BadSpec("models-dir-hf", _models(dir="hf://org/name"), f"{MODELS}.dir", True),
+    BadSpec("models-dir-bucket", _models(dir="s3://Models/many/"), f"{MODELS}.dir", True),
+    BadSpec("models-uri-credentials", _models(uri="s3://key:secret@models/m/"), f"{MODELS}.uri", True),
+    BadSpec("models-paths-empty", _models(paths=[]), f"{MODELS}.paths", True),
+    BadSpec("models-paths-duplicate-name", _models(paths=[{"name": "a", "uri": "s3://models/a/"},
+                                                          {"name": "a", "uri": "s3://models/b/"}]),
+            f"{MODELS}.paths", True),
+    BadSpec("models-paths-name", _models(paths=[{"name": "Mpg Estimator", "uri": "s3://models/a/"}]),
+            f"{MODELS}.paths[0].name", True),
+    BadSpec("models-paths-uri", _models(paths=[{"name": "a", "uri": "pvc://cache/../etc"}]),
+            f"{MODELS}.paths[0].uri", True),
+    BadSpec("models-secret-name", _models(dir=DIR, secretRef={"name": "Bad_Name"}), f"{MODELS}.secretRef.name", True),
+    BadSpec("models-cache-claim-name", _models(dir=DIR, cache={"claimName": "Cache_1"}),
+            f"{MODELS}.cache.claimName", True),
+    BadSpec("models-unknown-field", _models(dir=DIR, cache_size=3), f"{MODELS}.cache_size", False),
+]

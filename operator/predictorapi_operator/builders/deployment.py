@@ -28,6 +28,7 @@ from predictorapi_operator.builders.meta import (
     spec_hash,
 )
 from predictorapi_operator.builders.model import add_model
+from predictorapi_operator.builders.models import add_models
 from predictorapi_operator.builders.packages import (
     install_container,
     packages_mount,
@@ -220,6 +221,7 @@ def pod_spec(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
     if init:
         spec["initContainers"] = init
     add_model(spec, api, options)
+    add_models(spec, api, options)
     if api.spec.compute.node_selector:
         spec["nodeSelector"] = dict(api.spec.compute.node_selector)
     if pod_tolerations := tolerations(api):

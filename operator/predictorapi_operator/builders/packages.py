@@ -2,11 +2,11 @@
 `fetch-code`, installs them into the `python-packages` volume; the runtime container mounts it read-only and
 appends the link in the code folder to its import path (`PREDICTORAPI_PACKAGES_PATH`).
 
-The volume is an emptyDir, or the model cache claim (`spec.model.cache.claimName`) when there is one: then every
-container mounts only this API's own folder of it (`subPath: python-packages/<namespace>/<name>`), so installs
-are kept across this API's pods and no other API's folder is visible. The install container gets no credentials
-(no git Secret, no `envFrom`): only the predictor's `PIP_*` variables, whose Secret-backed values it scrubs from
-pip's output.
+The volume is an emptyDir, or the model cache claim (`spec.model.cache` or `spec.models.cache`) when there is
+one: then every container mounts only this API's own folder of it (`subPath: python-packages/<namespace>/<name>`),
+so installs are kept across this API's pods and no other API's folder is visible. The install container gets no
+credentials (no git Secret, no `envFrom`): only the predictor's `PIP_*` variables, whose Secret-backed values it
+scrubs from pip's output.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from predictorapi_operator.builders.meta import BuildOptions, init_container
 
 
 def cache_claim(api: PredictorAPI) -> str | None:
-    """The model cache PersistentVolumeClaim, when the spec has one."""
-    model = api.spec.model
-    return model.cache.claim_name if model is not None and model.cache is not None else None
+    """The model cache PersistentVolumeClaim (`spec.model.cache` or `spec.models.cache`), when the spec has one."""
+    for models in (api.spec.model, api.spec.models):
+        if models is not None and models.cache is not None:
+            return models.cache.claim_name
+    return None
 
 
 def packages_subpath(api: PredictorAPI) -> str | None:

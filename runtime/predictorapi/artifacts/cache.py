@@ -6,6 +6,10 @@ the first one's download instead of repeating it. A download that fails removes 
 killed half-way (OOM, a node lost) leaves it to the next holder of its lock, and any download sweeps the
 partial folders of other keys that nobody holds and that have not changed for `STALE_PARTIAL_SECONDS`.
 Nothing else under ROOT is written: only `KEY`, `.KEY.partial` and `.KEY.lock`.
+
+The model store (`spec.models`) also evicts folders (`evict`: under the exclusive lock, `KEY` is renamed to its
+partial folder and removed), and a runtime loading a folder holds a shared lock on it meanwhile (`reading`), so
+that no eviction removes a folder being read.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from predictorapi.contracts.models import version_lock_file
 
 log = logging.getLogger("predictorapi.artifacts")
 INFO_FILE = ".predictorapi-model.json"
@@ -88,6 +95,45 @@ def sweep_stale_partials(root: Path, keep: str, older_than: float = STALE_PARTIA
         shutil.rmtree(partial, ignore_errors=True)
         swept.append(partial)
     return swept
+
+
+def evict(root: Path, key: str) -> bool:
+    """Remove `ROOT/KEY` unless a download or a reader holds its lock (then leave it); True when removed."""
+    try:
+        fd = os.open(version_lock_file(root / key), os.O_RDWR | os.O_NOFOLLOW)  # read-write: NFS flock
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        final, partial = root / key, partial_folder(root, key)
+        if not final.is_dir() or final.is_symlink():
+            return False
+        shutil.rmtree(partial, ignore_errors=True)
+        os.rename(final, partial)  # atomic: readers see the folder whole or not at all
+        shutil.rmtree(partial, ignore_errors=True)  # what is left is a dead download's: swept later
+        return True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def reading(folder: Path) -> Iterator[bool]:
+    """Hold a shared lock on cache folder `ROOT/KEY` (`ROOT/.KEY.lock`) while reading it, so `evict` leaves it;
+    yields whether the folder is there (evicted before the lock was taken: False). A folder with no lock file (not
+    a cache folder: a pvc:// claim's) is never evicted: yields whether it exists, without a lock."""
+    try:
+        fd = os.open(version_lock_file(folder), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        yield folder.is_dir()
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield folder.is_dir()
+    finally:
+        os.close(fd)
 
 
 def _newest_change(folder: Path) -> float:

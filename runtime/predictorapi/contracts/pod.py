@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from predictorapi.contracts.models import MODELS_DIR, MODELS_VOLUME
+
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/predictorapi/runtime:0.1.0"
 """The runtime base image (runtime/Dockerfile): serves git-sourced predictors, runs `predictorapi fetch`."""
 HTTP_PORT = 8080
@@ -53,12 +55,19 @@ MODEL_LINK_DIR = "/srv/model-link"
 store has said which version it serves); read-only in the runtime container."""
 MODEL_LINK = f"{MODEL_LINK_DIR}/model"
 """The symlink to this pod's model folder: the runtime container's `PREDICTORAPI_MODEL_PATH` for a download."""
+MODEL_CLAIMS_DIR = "/srv/model-claims"
+"""`spec.models` from `pvc://CLAIM/PATH`: each claim is mounted read-only at MODEL_CLAIMS_DIR/CLAIM in the
+`model-store` and runtime containers (the store's `PVC_ROOT`; its versions are served from there, not copied)."""
+MODEL_CLAIM_VOLUME_PREFIX = "predictorapi-models-"
+"""The volumes of those claims: `predictorapi-models-0`, `-1`, ... (the reserved prefix)."""
 RESERVED_VOLUMES = (TMP_VOLUME, CODE_VOLUME, GIT_CREDENTIALS_VOLUME, SHM_VOLUME, PACKAGES_VOLUME,
-                    MODEL_VOLUME, MODEL_LINK_VOLUME)
+                    MODEL_VOLUME, MODEL_LINK_VOLUME, MODELS_VOLUME)
 """Volume names the operator uses; `spec.volumes` may not take them (nor any starting with `predictorapi-`)."""
 RESERVED_VOLUME_PREFIX = "predictorapi-"
-RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR, MODEL_LINK_DIR)
-"""Mount paths the operator uses in the runtime container; `spec.volumeMounts` may not take them."""
+RESERVED_MOUNT_PATHS = ("/tmp", CODE_DIR, SHM_DIR, PACKAGES_DIR, MODEL_DIR, MODEL_LINK_DIR, MODELS_DIR,
+                        MODEL_CLAIMS_DIR)
+"""Mount paths the operator uses in the runtime container; `spec.volumeMounts` may not take them (nor any path
+under MODEL_CLAIMS_DIR)."""
 ACTIVATOR_SUFFIX = "-activator"
 """An API that scales to zero has a Deployment and a Service `NAME-activator` (`python -m predictorapi.activator`
 in the runtime image): the longest child name suffix, which the API's name must leave room for."""

@@ -17,7 +17,7 @@ from predictorapi.runtime.openapi import metrics_route_docs, predict_route_docs
 from predictorapi.runtime.predict import predict_endpoint
 from predictorapi.runtime.replica import ReplicaBoard
 from predictorapi.runtime.settings import RuntimeSettings
-from predictorapi.runtime.state import RuntimeState, serving
+from predictorapi.runtime.state import RuntimeState, model_cache, serving
 
 log = logging.getLogger("predictorapi.runtime")
 
@@ -42,6 +42,8 @@ def create_app(
                                  metrics.in_flight.labels(api), metrics.queue_length.labels(api),
                                  metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
     state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, replica=replica)
+    if (models := model_cache(settings, registry)) is not None:  # before the predictor: it gets its client
+        state.models, state.model_loader = models
 
     app = RuntimeApp(title=f"predictorapi: {api}", lifespan=lambda _: serving(state, predictor))
     app.state.runtime = state

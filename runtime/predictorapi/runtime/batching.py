@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from predictorapi.models.errors import ModelNotFound
 from predictorapi.runtime.limits import ConcurrencyLimiter
 
 log = logging.getLogger("predictorapi.runtime.batching")
@@ -132,6 +133,10 @@ class Batcher:
         kwargs = {name: [item.kwargs[name] for item in items] for name in items[0].kwargs}
         try:
             results = await self._invoke(kwargs)
+        except ModelNotFound as exc:  # spec.models: a model the batch asked for does not exist (answered 404)
+            log.info("a batch of %d asked for a model that does not exist: %s", size, exc)
+            self._fail(items, exc)
+            return
         except Exception:
             log.exception("predict raised an exception for a batch of %d", size)
             self._fail(items, "the predictor raised an exception; see the server log")
@@ -153,7 +158,7 @@ class Batcher:
         self._fail(items, message)
 
     @staticmethod
-    def _fail(items: list[_Item], message: str) -> None:
+    def _fail(items: list[_Item], error: str | Exception) -> None:
         for item in items:
             if not item.future.done():
-                item.future.set_exception(BatchFailed(message))
+                item.future.set_exception(BatchFailed(error) if isinstance(error, str) else error)

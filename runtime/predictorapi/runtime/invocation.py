@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from predictorapi.runtime.batching import Batcher
@@ -85,6 +86,32 @@ def _in_thread_pool(predict: Callable[..., Any], pool: PredictPool | None) -> In
             raise
 
     return invoke
+
+
+class ModelsScope(Protocol):
+    """What a models scope records (predictorapi.models.client.RequestModels)."""
+
+    not_found: Exception | None
+
+
+def scoped_invoke(invoke: Invoke, scope: Callable[[], AbstractContextManager[ModelsScope]]) -> Invoke:
+    """`invoke`, each call inside a `spec.models` scope of its own (a batch's): the model versions `get_model`
+    returns are pinned until the call returns, and a model it did not find fails the call with that error (every
+    request of the batch is answered 404 naming it), whatever `predict` did with it."""
+
+    async def invoke_scoped(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
+        with scope() as models:
+            try:
+                result = await invoke(kwargs, slot)
+            except Exception:
+                if models.not_found is not None:
+                    raise models.not_found from None
+                raise
+        if models.not_found is not None:
+            raise models.not_found
+        return result
+
+    return invoke_scoped
 
 
 def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: RuntimeSettings,

@@ -39,6 +39,7 @@ class RuntimeMetrics:
     stream_duration: Histogram
     stream_items: Histogram
     streams_ended: Counter
+    post_predict: Counter
 
     @property
     def live_gauges(self) -> tuple[Gauge, ...]:
@@ -80,6 +81,8 @@ class RuntimeMetrics:
             batch_wait=Histogram(names.BATCH_WAIT, "Time a request waited for its batch.",
                                  [names.API_LABEL], buckets=LATENCY_BUCKETS, registry=registry),
             **_stream_metrics(registry),
+            post_predict=Counter(names.POST_PREDICT, "post_predict calls, by outcome (ok, error, dropped).",
+                                 [names.API_LABEL, "outcome"], registry=registry),
         )
         metrics.max_concurrency.labels(api).set(max_concurrency)
         for gauge in metrics.live_gauges:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
@@ -10,15 +11,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import Counter
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from predictorapi.contracts.models import STORE_UNREACHABLE
+from predictorapi.models.errors import ModelNotFound, ModelUnavailable
 from predictorapi.runtime.batching import BatchFailed
 from predictorapi.runtime.codec import BadPayload, UnserialisableResult, decode_payload, encode_result
 from predictorapi.runtime.deadlines import Deadlines
 from predictorapi.runtime.errors import error_response
-from predictorapi.runtime.invocation import Invoke
+from predictorapi.runtime.invocation import Invoke, ModelsScope
 from predictorapi.runtime.limits import Overloaded, RunSlot
+from predictorapi.runtime.post_predict import PostPredict
 from predictorapi.runtime.state import RuntimeState
 from predictorapi.runtime.streaming import (
     StreamContext,
@@ -66,7 +71,8 @@ def predict_endpoint(state: RuntimeState) -> Endpoint:
 
 async def predict(state: RuntimeState, request: Request, deadlines: Deadlines) -> Response:
     """Answer one prediction request within its deadline: the predictor's result, or the runtime's error
-    shape."""
+    shape. With `spec.models` (and no batching: a batch has a scope of its own) the request runs in a models scope:
+    the versions `get_model` returns are pinned until the response has ended (a stream's too)."""
     invoke = state.invoke
     if invoke is None:
         reason = "predictor failed to load" if state.load_error else "predictor is still loading"
@@ -74,10 +80,58 @@ async def predict(state: RuntimeState, request: Request, deadlines: Deadlines) -
     refused = _refuse(state, request)
     if refused is not None:
         return refused
+    if state.models is None or state.batcher is not None:
+        return await _answer(state, invoke, request, deadlines, None)
+    scope = state.models.request_scope()
+    models = scope.__enter__()
+    end = functools.partial(scope.__exit__, None, None, None)
     try:
-        return encode_result(await _admitted(state, invoke, request, deadlines))
+        response = await _answer(state, invoke, request, deadlines, models)
+    except BaseException:
+        end()
+        raise
+    if isinstance(response, StreamResponse):
+        response.context.on_end = end  # the stream still runs: its scope ends with it
+    else:
+        end()
+    return response
+
+
+async def _answer(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines,
+                  models: ModelsScope | None) -> Response:
+    """The response to an admitted request: `predict`'s result encoded (its `post_predict` queued once it is
+    sent), a 404 naming the model `get_model` did not find (whatever `predict` then did), or the error's."""
+    kwargs: dict[str, Any] = {}
+    try:
+        result = await _admitted(state, invoke, request, deadlines, kwargs, models)
+        if models is not None and models.not_found is not None:
+            return _not_found(models.not_found)
+        response = encode_result(result)
     except Exception as exc:
+        if models is not None and models.not_found is not None:
+            return _not_found(models.not_found)
         return _failure(state, exc)
+    if state.post_predict is not None and not isinstance(response, StreamResponse):
+        _post_predict_after(response, state.post_predict, result, kwargs)
+    return response
+
+
+def _post_predict_after(response: Response, post_predict: PostPredict, result: Any, kwargs: dict[str, Any]) -> None:
+    """Queue `post_predict` once `response` has been sent (after a background task `predict` set on it, if any)."""
+    previous = response.background
+
+    async def queue_post_predict() -> None:
+        if previous is not None:
+            await previous()
+        post_predict.submit(result, kwargs)
+
+    response.background = BackgroundTask(queue_post_predict)
+
+
+def _not_found(exc: ModelNotFound) -> Response:
+    """404 naming the model (and version) `get_model` did not find."""
+    log.info("answered 404: %s", exc.detail)
+    return error_response(404, exc.detail, None, model=exc.model, version=exc.version, reason=exc.reason)
 
 
 def _refuse(state: RuntimeState, request: Request) -> Response | None:
@@ -104,16 +158,19 @@ def _authorized(request: Request, key: str) -> bool:
     return hmac.compare_digest(given.encode(), key.encode())
 
 
-async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines) -> Any:
-    """Admit the request, then read, decode and predict before its deadline. A stream (a generator) keeps
-    the admission and its run slot: they pass to its :class:`StreamResponse`."""
+async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines,
+                    gathered: dict[str, Any], models: ModelsScope | None) -> Any:
+    """Admit the request, then read, decode and predict before its deadline (what was taken from the request goes
+    into `gathered`, for `post_predict`). A stream (a generator) keeps the admission and its run slot: they pass to
+    its :class:`StreamResponse`."""
     settings, limiter = state.settings, state.limiter
     limiter.enter()
     slot: RunSlot | None = None
     handed_over = False  # to a stream, which releases the slot and the admission when it ends
     started, deadline = time.perf_counter(), deadlines.start()
     try:
-        kwargs = await _predict_kwargs(state, request)
+        gathered.update(await _predict_kwargs(state, request))
+        kwargs = _for_predict(state, gathered)
         if state.batcher is not None:  # the batch takes one concurrency slot
             return _not_a_stream(await state.batcher.submit(kwargs))
         slot = await limiter.acquire()
@@ -122,6 +179,9 @@ async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadl
         if items is None:
             return result
         first = await first_item(items, slot, settings.stream_idle_timeout_seconds)
+        if models is not None and models.not_found is not None:  # before the first item: the answer is a 404
+            await asyncio.shield(items.close(slot))
+            raise models.not_found
         context = StreamContext(items, slot, limiter, started, deadline.when, settings.stream_idle_timeout_seconds,
                                 state.metrics, settings.api_name)
         response = StreamResponse(context, first, wants_sse(request))
@@ -147,9 +207,15 @@ def _not_a_stream(result: Any) -> Any:
     return result
 
 
-async def _predict_kwargs(state: RuntimeState, request: Request) -> dict[str, Any]:
-    """What predict asks for, taken from the request: `payload`, `query_params`, `headers`."""
+def _for_predict(state: RuntimeState, gathered: dict[str, Any]) -> dict[str, Any]:
+    """Of what was taken from the request, what `predict` asks for (`post_predict` may ask for more)."""
     wants = state.interface.wants if state.interface else frozenset()
+    return gathered if len(gathered) == len(wants) else {name: gathered[name] for name in wants}
+
+
+async def _predict_kwargs(state: RuntimeState, request: Request) -> dict[str, Any]:
+    """What predict (and post_predict) ask for, taken from the request: `payload`, `query_params`, `headers`."""
+    wants = state.interface.gathers if state.interface else frozenset()
     kwargs: dict[str, Any] = {}
     if "payload" in wants:
         body = await _read_body(request, state.settings.max_body_bytes)
@@ -192,6 +258,12 @@ def _failure(state: RuntimeState, exc: Exception) -> Response:
         return error_response(400, "client disconnected before sending the whole request body")
     if isinstance(exc, BatchFailed):  # already logged once for the whole batch
         return error_response(500, str(exc))
+    if isinstance(exc, ModelNotFound):  # a batched call's (the batch's scope raised it)
+        return _not_found(exc)
+    if isinstance(exc, ModelUnavailable):  # get_model's, not caught by predict
+        log.error("model %s version %s unavailable: %s", exc.model, exc.version, exc.detail)
+        return error_response(503 if exc.reason == STORE_UNREACHABLE else 502, exc.detail, None, model=exc.model,
+                              version=exc.version, reason=exc.reason)
     if isinstance(exc, UnserialisableResult):
         log.error("%s", exc)
         return error_response(500, str(exc))

@@ -6,12 +6,14 @@ These are exactly what the operator sets on the runtime container (see
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from predictorapi.contracts.env import ENV_PREFIX
+from predictorapi.contracts.models import RuntimeModels
 
 
 class RuntimeSettings(BaseSettings):
@@ -33,6 +35,22 @@ class RuntimeSettings(BaseSettings):
     model_path: str | None = Field(
         None, description="Local folder of `spec.model`'s artifact (`PREDICTORAPI_MODEL_PATH`); passed to the "
         "predictor as `config[\"model_path\"]`."
+    )
+    models: dict[str, Any] | None = Field(
+        None, description="`spec.models` as a runtime process needs it (`PREDICTORAPI_MODELS`, JSON "
+        "`{\"cacheSize\", \"pollSeconds\", \"single\"}`, contracts.models.RuntimeModels): the predictor gets a "
+        "`python_client` and must define `load_model`. None: one model or none."
+    )
+    model_store_url: str | None = Field(
+        None, description="The model store's base URL (`PREDICTORAPI_MODEL_STORE_URL`): the `model-store` "
+        "container's on loopback, or the thread `predictorapi serve` starts."
+    )
+    post_predict_queue: int = Field(
+        1000, ge=1, description="Most `post_predict` calls waiting to run (after their responses were sent); more "
+        "are dropped, counted and logged."
+    )
+    post_predict_threads: int = Field(
+        2, ge=1, description="Threads running `post_predict` calls, off the request path."
     )
     path_prefix: str = Field(
         "", pattern=r"^(/[^?#]*)?$",
@@ -139,6 +157,11 @@ class RuntimeSettings(BaseSettings):
         """`/` and `/predict`, and both under `path_prefix` when one is set."""
         prefix = self.path_prefix.rstrip("/")
         return tuple(dict.fromkeys(("/", "/predict", *((prefix, f"{prefix}/predict") if prefix else ()))))
+
+    @property
+    def runtime_models(self) -> RuntimeModels | None:
+        """`models` as the contract's type, or None without `spec.models`."""
+        return None if self.models is None else RuntimeModels.from_json(json.dumps(self.models))
 
     @property
     def thread_pool_size(self) -> int:

@@ -7,15 +7,20 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry
 
 from predictorapi.runtime.batching import Batcher
-from predictorapi.runtime.invocation import Invoke, check_batching, make_batcher, make_invoke
+from predictorapi.runtime.invocation import Invoke, check_batching, make_batcher, make_invoke, scoped_invoke
 from predictorapi.runtime.limits import ConcurrencyLimiter
 from predictorapi.runtime.loader import (
     PredictorInterface,
+    PredictorLoadError,
+    check_models,
     construct,
     inspect_predictor,
     load_class,
@@ -23,10 +28,39 @@ from predictorapi.runtime.loader import (
 )
 from predictorapi.runtime.metrics import RuntimeMetrics
 from predictorapi.runtime.pool import PredictPool
+from predictorapi.runtime.post_predict import PostPredict
 from predictorapi.runtime.replica import CRASH_LOOPING, ReplicaBoard, replica_status
 from predictorapi.runtime.settings import RuntimeSettings
 
+if TYPE_CHECKING:
+    from predictorapi.models.client import ModelCache
+
 log = logging.getLogger("predictorapi.runtime")
+
+
+class ModelLoader:
+    """The `load_model` a process's ModelCache calls: the predictor's bound method, once the predictor exists (the
+    cache, and the `python_client` the predictor is constructed with, exist before it)."""
+
+    target: Callable[[str], object] | None = None
+
+    def __call__(self, model_path: str) -> object:
+        if self.target is None:
+            raise RuntimeError("python_client.get_model was called before the predictor was constructed: load_model "
+                               "can only be called once __init__ has returned (call get_model in predict)")
+        return self.target(model_path)
+
+
+def model_cache(settings: RuntimeSettings, registry: CollectorRegistry) -> tuple[ModelCache, ModelLoader] | None:
+    """This process's memory tier of `spec.models` (with the loader it calls, bound later), or None without models
+    or without the store's URL (the predictor's load then fails, saying so)."""
+    models = settings.runtime_models
+    if models is None or not settings.model_store_url:
+        return None
+    from predictorapi.models.client import ModelCache
+
+    loader = ModelLoader()
+    return ModelCache(settings.model_store_url, models, loader, settings.api_name, registry), loader
 
 
 @dataclass
@@ -47,6 +81,11 @@ class RuntimeState:
     freeze_heap: bool = False
     """Freeze the heap once the predictor is loaded (:func:`freeze_heap`): set by the server process, not
     by an app built in someone else's process (tests)."""
+    models: ModelCache | None = None
+    """This process's memory tier of `spec.models` (`python_client`); None without models."""
+    model_loader: ModelLoader | None = field(default=None, repr=False)
+    post_predict: PostPredict | None = None
+    """The queue running the predictor's `post_predict` after responses, when it defines one."""
 
     @property
     def ready(self) -> bool:
@@ -91,6 +130,8 @@ async def serving(state: RuntimeState, predictor: object | type | None) -> Async
     instance) or loaded in the background (a class, or None for the one the settings name)."""
     settings = state.settings
     state.executor = PredictPool(settings.thread_pool_size)
+    if state.models is not None:
+        state.models.start()  # the listing (and, with pollSeconds, live reloading)
     if predictor is not None and not isinstance(predictor, type):
         install(state, predictor)
     else:
@@ -101,15 +142,29 @@ async def serving(state: RuntimeState, predictor: object | type | None) -> Async
         yield
     finally:
         state.executor.shutdown(wait=False, cancel_futures=True)
+        if state.post_predict is not None:
+            state.post_predict.stop()
+        if state.models is not None:
+            await asyncio.to_thread(state.models.stop)
 
 
 def install(state: RuntimeState, predictor: object) -> None:
     """Make `predictor` the one requests call (on the event loop's thread); the state becomes ready."""
+    settings = state.settings
     interface = inspect_predictor(type(predictor))
     state.interface = interface
+    if state.model_loader is not None:
+        check_models(type(predictor))
+        state.model_loader.target = predictor.load_model  # type: ignore[attr-defined]
     invoke = make_invoke(predictor, interface, state.executor)
-    state.batcher = make_batcher(invoke, interface, settings=state.settings, metrics=state.metrics,
+    # A batch is one predict call: the versions it gets are pinned for the call (not for one of its requests).
+    batched = scoped_invoke(invoke, state.models.request_scope) if state.models is not None else invoke
+    state.batcher = make_batcher(batched, interface, settings=settings, metrics=state.metrics,
                                  limiter=state.limiter)
+    if interface.post_predict_wants is not None:
+        state.post_predict = PostPredict(predictor.post_predict, interface.post_predict_wants,  # type: ignore
+                                         state.metrics.post_predict, settings.api_name,
+                                         limit=settings.post_predict_queue, threads=settings.post_predict_threads)
     state.invoke = invoke
 
 
@@ -122,7 +177,8 @@ def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop, cl
             cls = load_class(settings.predictor_path, settings.predictor_class, settings.python_path,
                              settings.packages_path)
         check_batching(inspect_predictor(cls), settings)  # before the model loads: fail at once
-        predictor = construct(cls, with_model_path(settings.predictor_config, settings.model_path))
+        predictor = construct(cls, with_model_path(settings.predictor_config, settings.model_path),
+                              _python_client(state, cls))
     except BaseException as exc:  # any failure, even SystemExit from user code, must stop the server
         log.exception("predictor failed to load: %s", exc)
         state.load_error = f"{type(exc).__name__}: {exc}"
@@ -132,6 +188,17 @@ def _load_in_background(state: RuntimeState, loop: asyncio.AbstractEventLoop, cl
     state.metrics.load_seconds.labels(settings.api_name).set(time.perf_counter() - started)
     loop.call_soon_threadsafe(install, state, predictor)
     log.info("predictor %s loaded in %.2fs", settings.predictor_class, time.perf_counter() - started)
+
+
+def _python_client(state: RuntimeState, cls: type) -> Any:
+    """The `python_client` the predictor is constructed with (`spec.models`), its `load_model` checked first; None
+    without models."""
+    if state.settings.models is None:
+        return None
+    if state.models is None:
+        raise PredictorLoadError("spec.models is set but the model store's URL is not (PREDICTORAPI_MODEL_STORE_URL)")
+    check_models(cls)
+    return state.models.client()
 
 
 def freeze_heap() -> None:

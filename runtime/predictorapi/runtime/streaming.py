@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -223,6 +223,9 @@ class StreamContext:
     idle_s: float | None
     metrics: RuntimeMetrics
     api: str
+    on_end: Callable[[], object] | None = None
+    """Called once the stream has ended, whatever ended it (`spec.models`: the request's models scope ends,
+    releasing the versions it pinned)."""
 
 
 class StreamResponse(Response):
@@ -303,6 +306,8 @@ class StreamResponse(Response):
             await context.items.close(context.slot)
         context.slot.finish()
         context.limiter.leave()
+        if context.on_end is not None:
+            context.on_end()
         metrics = context.metrics
         metrics.stream_duration.labels(api).observe(time.perf_counter() - context.started)
         metrics.stream_items.labels(api).observe(self.sent)
