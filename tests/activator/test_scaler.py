@@ -115,61 +115,23 @@ def test_the_activator_entry_point_serves_proxy_and_scaler(tmp_path: Path) -> No
         assert response.status_code == 503 and response.json()["reason"] == "cold_start_timeout"
 
 
-def test_one_scaler_answers_for_several_apis_by_scaled_object_ref() -> None:
-    """The operator's default scalerAddress is one activator for many APIs: KEDA's ref picks the API."""
-    import asyncio
+def test_a_ref_of_another_api_is_inactive_with_no_demand() -> None:
+    """Each API has its own activator: a ScaledObject pointing at another API's activator gets no demand."""
+    with activator_on([f"http://127.0.0.1:{free_port()}"], cold_start_timeout=HANG_GUARD) as served, \
+            served.scaler() as scaler:
+        clients = Clients()
+        pending = clients.post(f"{served.url}/predict")
+        wait_for(lambda: served.held == 1, "the held request")
 
-    from predictorapi.activator.core import Activator
-    from predictorapi.activator.scaler import ActivatorSet, start_scaler
+        def demand(name: str) -> float:
+            ref = pb.ScaledObjectRef(name=name, namespace="models")
+            request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=ACTIVATOR_SCALER_METRIC)
+            return scaler.GetMetrics(request, timeout=30).metricValues[0].metricValueFloat
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def in_loop(coro):
-        return asyncio.run_coroutine_threadsafe(coro, loop)
-
-    async def setup():
-        apis = ActivatorSet()
-        for name in ("sentiment", "summarizer"):
-            apis.add("models", Activator.for_urls(name, []))
-        server, port = await start_scaler(apis, "127.0.0.1:0")
-        return apis, server, port
-
-    apis, server, port = in_loop(setup()).result(timeout=60)
-    summarizer = apis.activators[("models", "summarizer")]
-    held = in_loop(summarizer.acquire())
-    late_held = None
-    try:
-        wait_for(lambda: summarizer.held == 1, "a request held for the summarizer")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            from predictorapi.activator import externalscaler_pb2_grpc as pb_grpc
-
-            scaler = pb_grpc.ExternalScalerStub(channel)
-
-            def demand(name: str) -> float:
-                ref = pb.ScaledObjectRef(name=name, namespace="models")
-                request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=ACTIVATOR_SCALER_METRIC)
-                return scaler.GetMetrics(request, timeout=30).metricValues[0].metricValueFloat
-
-            assert (demand("summarizer"), demand("sentiment"), demand("unknown")) == (1, 0, 0)
-            late_ref = pb.ScaledObjectRef(name="late", namespace="models")
-            assert scaler.IsActive(late_ref, timeout=30).result is False
-            stream = scaler.StreamIsActive(late_ref, timeout=HANG_GUARD)
-            assert next(stream).result is False
-            late = Activator.for_urls("late", [])
-
-            async def add_late():
-                apis.add("models", late)
-
-            in_loop(add_late()).result(timeout=30)
-            late_held = in_loop(late.acquire())
-            assert next(stream).result is True  # pushed once the API is known and holds a request
-            stream.cancel()
-    finally:
-        held.cancel()
-        if late_held is not None:
-            late_held.cancel()
-        in_loop(server.stop(grace=1)).result(timeout=60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=60)
+        own = pb.ScaledObjectRef(name=served.activator.api, namespace="models")
+        other = pb.ScaledObjectRef(name="someone-else", namespace="models")
+        assert (demand(served.activator.api), demand("someone-else")) == (1, 0)
+        assert scaler.IsActive(own, timeout=30).result is True and scaler.IsActive(other, timeout=30).result is False
+        served.call(lambda: served.activator.fail_held("test_over", "the test is over"))
+        assert pending.result(timeout=HANG_GUARD).status_code == 503
+    clients.close()

@@ -40,7 +40,6 @@ class Backend:
 
     url: str
     ready: bool = False
-    checked: bool = False
     in_flight: int = 0
 
 
@@ -109,6 +108,8 @@ class Activator:
         self._client: httpx.AsyncClient | None = None
         self._failures = 0
         self._failure: Unavailable | None = None
+        self._turn = -1
+        """The round robin's last pick (an index into the ready backends)."""
 
     @classmethod
     def for_urls(cls, api: str, urls: Iterable[str], **kwargs) -> Activator:
@@ -151,7 +152,6 @@ class Activator:
         self._wake_poller.set()
 
     def _set_ready(self, backend: Backend, ready: bool) -> None:
-        backend.checked = True
         if backend.ready == ready:
             return
         backend.ready = ready
@@ -167,8 +167,8 @@ class Activator:
         ready = [backend for backend in self.backends if backend.ready and (cap is None or backend.in_flight < cap)]
         if not ready:
             return None
-        self._rr = (getattr(self, "_rr", -1) + 1) % len(ready)
-        return ready[self._rr]
+        self._turn = (self._turn + 1) % len(ready)
+        return ready[self._turn]
 
     # -- holding -------------------------------------------------------------------------------------
 
