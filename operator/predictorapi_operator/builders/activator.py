@@ -32,7 +32,7 @@ from predictorapi.contracts.pod import (
 )
 from predictorapi.spec import PredictorAPI
 from predictorapi_operator.builders.deployment import container_security_context, pod_security_context
-from predictorapi_operator.builders.meta import BuildOptions, metadata, scales_to_zero
+from predictorapi_operator.builders.meta import BuildOptions, http_probe, metadata, scales_to_zero
 from predictorapi_operator.builders.networking import SERVICE_PORT, build_service
 
 ACTIVATOR = "activator"
@@ -87,11 +87,6 @@ def _env(api: PredictorAPI, options: BuildOptions) -> list[dict[str, str]]:
     return [{"name": key, "value": value} for key, value in settings_env(values, ACTIVATOR_ENV_PREFIX).items()]
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": HTTP_PORT_NAME}, "periodSeconds": period, "failureThreshold": failures,
-            "timeoutSeconds": 2}
-
-
 def build_activator_deployment(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] | None:
     """The activator's Deployment (one pod), when the API scales to zero; None otherwise."""
     if not scales_to_zero(api):
@@ -106,8 +101,8 @@ def build_activator_deployment(api: PredictorAPI, options: BuildOptions) -> dict
                   {"name": keda.SCALER_PORT_NAME, "containerPort": keda.SCALER_PORT, "protocol": "TCP"}],
         "env": _env(api, options),
         "resources": RESOURCES,
-        "readinessProbe": _probe("/readyz", 5, 2),
-        "livenessProbe": _probe("/healthz", 10, 3),
+        "readinessProbe": http_probe("/readyz", 5, 2),
+        "livenessProbe": http_probe("/healthz", 10, 3),
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],

@@ -21,6 +21,7 @@ from predictorapi.spec import PredictorAPI, int_or_percent_is_zero
 from predictorapi_operator.builders.meta import (
     BuildOptions,
     fixed_replicas,
+    http_probe,
     init_container,
     labels,
     metadata,
@@ -143,11 +144,6 @@ def _env(api: PredictorAPI) -> list[dict[str, Any]]:
     return env
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": HTTP_PORT_NAME}, "periodSeconds": period, "failureThreshold": failures,
-            "timeoutSeconds": 2}
-
-
 def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any]:
     """The runtime container: settings as env, probes, drain on stop."""
     predictor = api.spec.predictor
@@ -161,10 +157,10 @@ def runtime_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": _env(api),
         "resources": resources(api),
-        "startupProbe": _probe("/readyz", PROBE_PERIOD_SECONDS,
+        "startupProbe": http_probe("/readyz", PROBE_PERIOD_SECONDS,
                                math.ceil(api.spec.startup_timeout_seconds / PROBE_PERIOD_SECONDS)),
-        "readinessProbe": _probe("/readyz", PROBE_PERIOD_SECONDS, 2),
-        "livenessProbe": _probe("/healthz", 10, 3),
+        "readinessProbe": http_probe("/readyz", PROBE_PERIOD_SECONDS, 2),
+        "livenessProbe": http_probe("/healthz", 10, 3),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABEL
-from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE
+from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE, HTTP_PORT_NAME
 from predictorapi.spec import PredictorAPI
 
 
@@ -105,6 +105,13 @@ def ingress_url(api: PredictorAPI) -> str | None:
         return None
     scheme = "https" if ingress.tls else "http"
     return f"{scheme}://{ingress.host}{ingress.path.rstrip('/') or ''}"
+
+
+def http_probe(path: str, period: int, failures: int, port: str = HTTP_PORT_NAME) -> dict[str, Any]:
+    """An HTTP GET probe of a container port (by name), with a 2 s timeout: the runtime's, the activator's and the
+    model store's."""
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures,
+            "timeoutSeconds": 2}
 
 
 def init_container(name: str, options: BuildOptions, command: str, env: list[dict[str, Any]],

@@ -28,7 +28,7 @@ from predictorapi.contracts.models import (
 )
 from predictorapi.contracts.pod import MODEL_CACHE_FOLDER, MODEL_CLAIM_VOLUME_PREFIX, MODEL_CLAIMS_DIR, TMP_VOLUME
 from predictorapi.spec import ModelsSpec, PredictorAPI
-from predictorapi_operator.builders.meta import BuildOptions
+from predictorapi_operator.builders.meta import BuildOptions, http_probe
 
 STORE_URL = f"http://127.0.0.1:{MODEL_STORE_PORT}"
 """The store as the runtime container reaches it: pod-local."""
@@ -94,8 +94,7 @@ def store_container(api: PredictorAPI, options: BuildOptions, security_context: 
         "env": env,
         "ports": [{"name": MODEL_STORE_PORT_NAME, "containerPort": MODEL_STORE_PORT, "protocol": "TCP"}],
         "resources": STORE_RESOURCES,
-        "readinessProbe": {"httpGet": {"path": HEALTH_PATH, "port": MODEL_STORE_PORT_NAME}, "periodSeconds": 5,
-                           "failureThreshold": 3, "timeoutSeconds": 2},
+        "readinessProbe": http_probe(HEALTH_PATH, 5, 3, MODEL_STORE_PORT_NAME),
         "restartPolicy": "Always",
         "securityContext": security_context,
         "terminationMessagePolicy": "FallbackToLogsOnError",

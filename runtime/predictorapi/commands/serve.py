@@ -14,7 +14,7 @@ from predictorapi.contracts.env import MODEL_ENV_PREFIX, MODEL_PATH_ENV
 
 if TYPE_CHECKING:
     from predictorapi.runtime.settings import RuntimeSettings
-    from predictorapi.spec import PredictorAPISpec
+    from predictorapi.spec import LocalObjectReference, PredictorAPISpec
 
 log = logging.getLogger("predictorapi.serve")
 
@@ -130,9 +130,7 @@ def local_model(spec: PredictorAPISpec, root: Path, args: argparse.Namespace) ->
     from predictorapi.artifacts.fetch import ModelRequest, model_folder
 
     model = spec.model
-    if model.secret_ref is not None:
-        print(f"predictorapi serve: spec.model.secretRef: {model.secret_ref.name} is a cluster Secret; its keys "
-              "(AWS_*, HF_TOKEN, ...) are read from your shell here", file=sys.stderr)
+    shell_credentials("model", model.secret_ref)
     request = ModelRequest(uri=model.uri, revision=model.revision, cache_dir=model_cache_dir(args),
                            pvc_root=pvc_root(args, root), allow_insecure_http=model.allow_insecure_http)
 
@@ -148,6 +146,13 @@ def local_model(spec: PredictorAPISpec, root: Path, args: argparse.Namespace) ->
         return 1
     os.environ[MODEL_PATH_ENV] = path
     return path
+
+
+def shell_credentials(field: str, secret_ref: LocalObjectReference | None) -> None:
+    """Say that `spec.FIELD.secretRef` names a cluster Secret, whose keys come from the shell here."""
+    if secret_ref is not None:
+        print(f"predictorapi serve: spec.{field}.secretRef: {secret_ref.name} is a cluster Secret; its keys "
+              "(AWS_*, HF_TOKEN, ...) are read from your shell here", file=sys.stderr)
 
 
 def model_cache_dir(args: argparse.Namespace) -> Path:
@@ -172,9 +177,7 @@ def local_models(name: str, spec: PredictorAPISpec, root: Path, args: argparse.N
     from predictorapi.models.store_server import StoreSettings, build_store, start_store_thread
 
     models = spec.models
-    if models.secret_ref is not None:
-        print(f"predictorapi serve: spec.models.secretRef: {models.secret_ref.name} is a cluster Secret; its keys "
-              "(AWS_*, HF_TOKEN, ...) are read from your shell here", file=sys.stderr)
+    shell_credentials("models", models.secret_ref)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = StoreSettings(models=models.model_dump(mode="json", by_alias=True, exclude_none=True,
                                                       exclude={"secret_ref", "cache"}),
