@@ -261,7 +261,7 @@ def test_rev_the_docs_tell_users_is_the_release_tag(doc: str) -> None:
 
 def test_every_named_image_has_the_release_version() -> None:
     files = [*(REPO / "operator" / "deploy").glob("*.yaml"), *DOCKERFILES, REPO / "README.md",
-             REPO / "docs" / "gitops.md", REPO / "runtime" / "predictorapi" / "contracts" / "pod.py",
+             *(REPO / "docs").rglob("*.md"), REPO / "runtime" / "predictorapi" / "contracts" / "pod.py",
              *(e / name for e in EXAMPLES for name in ("predictorapi.yaml", "README.md"))]
     allowed = {version(), f"{version()}-cuda"}
     seen = set()
