@@ -1,25 +1,31 @@
-"""The application factory: the runtime's state, its routes, middleware and error handlers."""
+"""The application factory: the runtime's state and its ASGI app.
+
+The app answers the hot paths itself, with no web framework in the way and none imported at start-up (a
+cold start from zero pays for every import): `POST` to the predict paths (:class:`PredictRoute`), the probes
+and `/metrics` (:mod:`predictorapi.runtime.probes`), and the lifespan. Everything else (`/docs`,
+`/openapi.json`, 404s, 405s) goes to a FastAPI app built on first use (:mod:`predictorapi.runtime.framework`).
+"""
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import traceback
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
-from fastapi import FastAPI, Request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.limits import ConcurrencyLimiter
+from predictorapi.runtime.logs import AccessLog
 from predictorapi.runtime.metrics import RuntimeMetrics
-from predictorapi.runtime.middleware import RuntimeApp
-from predictorapi.runtime.openapi import metrics_route_docs, predict_route_docs
-from predictorapi.runtime.predict import predict_endpoint
+from predictorapi.runtime.middleware import RequestIdMiddleware
+from predictorapi.runtime.predict import PredictRoute
+from predictorapi.runtime.probes import Probes
 from predictorapi.runtime.replica import ReplicaBoard
 from predictorapi.runtime.settings import RuntimeSettings
 from predictorapi.runtime.state import RuntimeState, model_cache, serving
-
-log = logging.getLogger("predictorapi.runtime")
 
 
 def create_app(
@@ -28,7 +34,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     replica: ReplicaBoard | None = None,
     scraped: CollectorRegistry | None = None,
-) -> FastAPI:
+) -> RuntimeApp:
     """Build the runtime app for `predictor`: an instance (served at once), a class (constructed with
     `settings.predictor_config` after start-up, like a file) or None (loaded from
     `settings.predictor_path`). Metrics go to `registry` (a new one when None); `/metrics` serves `scraped`
@@ -44,46 +50,74 @@ def create_app(
     state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, replica=replica)
     if (models := model_cache(settings, registry)) is not None:  # before the predictor: it gets its client
         state.models, state.model_loader = models
-
-    app = RuntimeApp(title=f"predictorapi: {api}", lifespan=lambda _: serving(state, predictor))
-    app.state.runtime = state
-    _add_error_handlers(app)
-    predict_route = predict_endpoint(state)
-    for path in settings.predict_paths:
-        app.add_api_route(path, predict_route, methods=["POST"], name=f"predict{path.replace('/', '_')}",
-                          **predict_route_docs())
-    app.serve_predict(predict_route, settings.predict_paths, settings.access_log)
-    _add_probes(app, state, scraped if scraped is not None else registry)
-    return app
+    return RuntimeApp(state, predictor, scraped if scraped is not None else registry)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    """Answer HTTP errors and unexpected exceptions in the runtime's error shape."""
+class RuntimeApp:
+    """The runtime's ASGI app (see the module's docstring); `state.runtime` is its :class:`RuntimeState`."""
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
-        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    def __init__(self, state: RuntimeState, predictor: object | type | None, scraped: CollectorRegistry) -> None:
+        settings = state.settings
+        self.state = SimpleNamespace(runtime=state)
+        self._predictor = predictor
+        access_log = AccessLog() if settings.access_log else None
+        self._predict_paths = frozenset(settings.predict_paths)
+        self._predict = PredictRoute(state, access_log)
+        self._probes = Probes(state, scraped, access_log)
+        self._framework = _Lazy(lambda: _framework(state, self._probes, access_log))
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error: %s", exc, exc_info=exc)
-        return error_response(500, "internal server error")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Predict, probes and lifespan here; anything else to the framework app."""
+        kind = scope["type"]
+        if kind == "http":
+            method, path = scope["method"], scope["path"]
+            if method == "POST" and path in self._predict_paths:
+                await self._predict(scope, receive, send)
+                return
+            probe = self._probes.get(path) if method == "GET" else None
+            if probe is not None:
+                await self._probes.answer(probe, scope, receive, send)
+                return
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await (await self._framework.get())(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol around :func:`serving` (as Starlette's router runs a lifespan)."""
+        started = False
+        await receive()  # lifespan.startup
+        try:
+            async with serving(self.state.runtime, self._predictor):
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except BaseException:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
 
-def _add_probes(app: FastAPI, state: RuntimeState, registry: CollectorRegistry) -> None:
-    """`/healthz` (liveness), `/readyz` (readiness) and `/metrics` (Prometheus)."""
+def _framework(state: RuntimeState, probes: Probes, access_log: AccessLog | None) -> ASGIApp:
+    """The FastAPI app (documenting the routes answered here too), with every request's id and access line."""
+    from predictorapi.runtime.framework import framework_app
 
-    @app.get("/healthz", summary="Liveness")
-    async def healthz() -> Response:
-        status = state.liveness()  # not alive: hung calls hold every slot, or crash-looping: restart me
-        return JSONResponse({"status": status}, 200 if status == "alive" else 503)
+    return RequestIdMiddleware(framework_app(state, probes), access_log)
 
-    @app.get("/readyz", summary="Readiness")
-    async def readyz() -> Response:
-        status, workers = state.readiness()
-        body = {"status": status} if workers is None else {"status": status, "workers": workers}
-        return JSONResponse(body, 200 if status == "ready" else 503)
 
-    @app.get("/metrics", response_class=Response, **metrics_route_docs())
-    async def metrics_route() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+class _Lazy:
+    """An app built on first use, in a thread (importing a framework must not stop the event loop)."""
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._building: Awaitable[Any] | None = None
+
+    async def get(self) -> ASGIApp:
+        """The app, built now unless it was."""
+        if self._app is None:
+            if self._building is None:
+                self._building = asyncio.ensure_future(asyncio.to_thread(self._build))
+            self._app = await asyncio.shield(self._building)
+        return self._app

@@ -1,17 +1,20 @@
-"""ASGI middleware: the request id and access log line, and the fast path to the predict routes."""
+"""Every HTTP request's id and access line, and sending a response with its id.
+
+The predict route (:class:`predictorapi.runtime.predict.PredictRoute`) does this itself, with the helpers below;
+every other request gets it from :class:`RequestIdMiddleware`.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection
 
-from fastapi import FastAPI
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictorapi.runtime.logs import AccessLog, escape_field, request_id_var
+
+REQUEST_ID_HEADER = b"x-request-id"
 
 
 def new_request_id() -> str:
@@ -21,20 +24,63 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's id: its `X-Request-ID` when that is 1-128 printable characters, else a new one."""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            given = value.decode("latin-1")
+            return given if 0 < len(given) <= 128 and given.isprintable() else new_request_id()
+    return new_request_id()
+
+
+def with_request_id(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """`headers` with `X-Request-ID: request_id` in place of any the response set."""
+    kept = [(k, v) for k, v in headers if k.lower() != REQUEST_ID_HEADER]
+    kept.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+    return kept
+
+
+def id_sending(send: Send, request_id: str) -> Send:
+    """`send`, putting the request's id on the response's headers."""
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = with_request_id(message.get("headers", ()), request_id)
+        await send(message)
+
+    return send_with_id
+
+
+async def send_response(response: Response, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    """Send `response` with the request's id: a plain `Response` (JSON, text, bytes, an error) straight as its two
+    messages and background task, as `Response.__call__` would; any other kind (a stream) through its own call."""
+    if type(response).__call__ is not Response.__call__:
+        await response(scope, receive, id_sending(send, request_id))
+        return
+    headers = with_request_id(response.raw_headers, request_id)
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+    if response.background is not None:
+        await response.background()
+
+
+def access_line(access_log: AccessLog, scope: Scope, status: int, started: float, request_id: str) -> None:
+    """Log the request's access line (its method, path, status and duration since `started`), if enabled."""
+    if access_log.enabled():
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        access_log.write(escape_field(scope["method"]), escape_field(scope["path"]), status, duration_ms, request_id)
+
+
 class RequestIdMiddleware:
     """Give every request an id (from `X-Request-ID` or new), echo it, and log one access line."""
 
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, access_log: AccessLog | None) -> None:
         self.app = app
-        self.access_log = AccessLog() if access_log else None
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with its id set in `request_id_var` and on the response."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 128 and given.isprintable() else new_request_id()
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -43,59 +89,12 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
+                message["headers"] = with_request_id(message.get("headers", ()), request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if self.access_log is not None and self.access_log.enabled():
-                duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                self.access_log.write(escape_field(scope["method"]), escape_field(scope["path"]), status,
-                                      duration_ms, request_id)
+            if self.access_log is not None:
+                access_line(self.access_log, scope, status, started, request_id)
             request_id_var.reset(token)
-
-
-class PredictFastPath:
-    """Serve `POST` to the predict `paths` straight away, skipping routing and dependency resolution.
-
-    The same routes stay registered on the FastAPI app, so `/docs` and `/openapi.json` describe them;
-    this only takes the hot path out of the per-request framework work (see docs/benchmarks.md).
-    """
-
-    def __init__(self, app: ASGIApp, handler: Callable[[Request], Awaitable[Response]],
-                 paths: Collection[str]) -> None:
-        self.app = app
-        self.handler = handler
-        self.paths = paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Hand a predict request to `handler`; anything else to the app."""
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
-            response = await self.handler(Request(scope, receive))
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class RuntimeApp(FastAPI):
-    """The runtime's FastAPI app, entered through :class:`RequestIdMiddleware` and :class:`PredictFastPath`
-    *before* FastAPI's own per-request work (native telemetry checks, body-limit and error middleware,
-    routing): a predict request never reaches them; everything else (probes, metrics, docs, 404s) goes
-    through FastAPI as usual. Call :meth:`serve_predict` once the predict handler exists."""
-
-    entry: ASGIApp | None = None
-
-    def serve_predict(self, handler: Callable[[Request], Awaitable[Response]], paths: Collection[str],
-                      access_log: bool) -> None:
-        """Serve `POST` to `paths` with `handler`; give every HTTP request its id and access line."""
-        self.entry = RequestIdMiddleware(PredictFastPath(super().__call__, handler, paths), access_log=access_log)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """HTTP through :attr:`entry`; lifespan (and anything else) to FastAPI."""
-        if scope["type"] == "http" and self.entry is not None:
-            await self.entry(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)

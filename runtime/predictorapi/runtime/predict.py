@@ -1,4 +1,5 @@
-"""The predict request path: refuse early, admit, read and decode, call predict, answer every failure."""
+"""The predict request path, as a raw ASGI app: refuse early, admit, read and decode, call predict, answer every
+failure. No framework object is made per request: the route reads the ASGI scope and messages itself."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import functools
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from prometheus_client import Counter
 from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect, Request
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from predictorapi.contracts.models import STORE_UNREACHABLE
 from predictorapi.models.errors import ModelNotFound, ModelUnavailable
@@ -23,6 +26,8 @@ from predictorapi.runtime.deadlines import Deadlines
 from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.invocation import Invoke, ModelsScope
 from predictorapi.runtime.limits import Overloaded, RunSlot
+from predictorapi.runtime.logs import AccessLog, request_id_var
+from predictorapi.runtime.middleware import access_line, request_id_of, send_response
 from predictorapi.runtime.post_predict import PostPredict
 from predictorapi.runtime.state import RuntimeState
 from predictorapi.runtime.streaming import (
@@ -36,8 +41,6 @@ from predictorapi.runtime.streaming import (
 
 log = logging.getLogger("predictorapi.runtime")
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
 
 class BodyTooLarge(Exception):
     """The request body is over `max_body_bytes` (answered 413)."""
@@ -47,29 +50,64 @@ class RequestTimedOut(Exception):
     """The request took longer than `request_timeout_seconds` (answered 504)."""
 
 
-def predict_endpoint(state: RuntimeState) -> Endpoint:
-    """The predict route: :func:`predict`, counted by status code and timed."""
-    api = state.settings.api_name
-    # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
-    latency = state.metrics.latency.labels(api)
-    requests_by_code: dict[int, Counter] = {}
-    deadlines = Deadlines(state.settings.request_timeout_seconds)
+class Incoming:
+    """What the predict path reads of one request: its ASGI `scope`, the `receive` of its body, and its headers
+    (case-insensitive, made when first asked for)."""
 
-    async def predict_route(request: Request) -> Response:
+    __slots__ = ("_headers", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self._headers: Headers | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """The request's headers (no copy of the scope's list)."""
+        if self._headers is None:
+            self._headers = Headers(raw=self.scope["headers"])
+        return self._headers
+
+
+class PredictRoute:
+    """`POST` to the predict paths: every request gets its id (`X-Request-ID`, given or new, echoed) and its access
+    line, is counted by status code and timed, and is answered by :func:`predict`."""
+
+    def __init__(self, state: RuntimeState, access_log: AccessLog | None) -> None:
+        self.state = state
+        self.access_log = access_log
+        api = state.settings.api_name
+        # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
+        self._latency = state.metrics.latency.labels(api)
+        self._requests_by_code: dict[int, Counter] = {}
+        self._deadlines = Deadlines(state.settings.request_timeout_seconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one predict request."""
+        request_id = request_id_of(scope)
+        token = request_id_var.set(request_id)
         started = time.perf_counter()
-        response = await predict(state, request, deadlines)
-        counter = requests_by_code.get(response.status_code)
+        status = 500
+        try:
+            response = await predict(self.state, Incoming(scope, receive), self._deadlines)
+            status = response.status_code
+            self._count(status, time.perf_counter() - started)
+            await send_response(response, scope, receive, send, request_id)
+        finally:
+            if self.access_log is not None:
+                access_line(self.access_log, scope, status, started, request_id)
+            request_id_var.reset(token)
+
+    def _count(self, status: int, seconds: float) -> None:
+        counter = self._requests_by_code.get(status)
         if counter is None:
-            counter = requests_by_code[response.status_code] = state.metrics.requests.labels(
-                api, str(response.status_code))
+            counter = self._requests_by_code[status] = self.state.metrics.requests.labels(
+                self.state.settings.api_name, str(status))
         counter.inc()
-        latency.observe(time.perf_counter() - started)
-        return response
-
-    return predict_route
+        self._latency.observe(seconds)
 
 
-async def predict(state: RuntimeState, request: Request, deadlines: Deadlines) -> Response:
+async def predict(state: RuntimeState, request: Incoming, deadlines: Deadlines) -> Response:
     """Answer one prediction request within its deadline: the predictor's result, or the runtime's error
     shape. With `spec.models` (and no batching: a batch has a scope of its own) the request runs in a models scope:
     the versions `get_model` returns are pinned until the response has ended (a stream's too)."""
@@ -97,7 +135,7 @@ async def predict(state: RuntimeState, request: Request, deadlines: Deadlines) -
     return response
 
 
-async def _answer(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines,
+async def _answer(state: RuntimeState, invoke: Invoke, request: Incoming, deadlines: Deadlines,
                   models: ModelsScope | None) -> Response:
     """The response to an admitted request: `predict`'s result encoded (its `post_predict` queued once it is
     sent), a 404 naming the model `get_model` did not find (whatever `predict` then did), or the error's."""
@@ -134,7 +172,7 @@ def _not_found(exc: ModelNotFound) -> Response:
     return error_response(404, exc.detail, None, model=exc.model, version=exc.version, reason=exc.reason)
 
 
-def _refuse(state: RuntimeState, request: Request) -> Response | None:
+def _refuse(state: RuntimeState, request: Incoming) -> Response | None:
     """The answer to a request refused before admission (bad API key, declared body too large, wedged),
     else None."""
     settings = state.settings
@@ -151,14 +189,14 @@ def _refuse(state: RuntimeState, request: Request) -> Response | None:
     return None
 
 
-def _authorized(request: Request, key: str) -> bool:
+def _authorized(request: Incoming, key: str) -> bool:
     """Whether the bearer token (or `X-API-Key`) is `key`, compared in constant time."""
     auth = request.headers.get("authorization", "")
     given = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
     return hmac.compare_digest(given.encode(), key.encode())
 
 
-async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadlines: Deadlines,
+async def _admitted(state: RuntimeState, invoke: Invoke, request: Incoming, deadlines: Deadlines,
                     gathered: dict[str, Any], models: ModelsScope | None) -> Any:
     """Admit the request, then read, decode and predict before its deadline (what was taken from the request goes
     into `gathered`, for `post_predict`). A stream (a generator) keeps the admission and its run slot: they pass to
@@ -184,7 +222,7 @@ async def _admitted(state: RuntimeState, invoke: Invoke, request: Request, deadl
             raise models.not_found
         context = StreamContext(items, slot, limiter, started, deadline.when, settings.stream_idle_timeout_seconds,
                                 state.metrics, settings.api_name)
-        response = StreamResponse(context, first, wants_sse(request))
+        response = StreamResponse(context, first, wants_sse(request.headers))
         handed_over = True
         return response
     except asyncio.CancelledError:
@@ -213,29 +251,39 @@ def _for_predict(state: RuntimeState, gathered: dict[str, Any]) -> dict[str, Any
     return gathered if len(gathered) == len(wants) else {name: gathered[name] for name in wants}
 
 
-async def _predict_kwargs(state: RuntimeState, request: Request) -> dict[str, Any]:
+async def _predict_kwargs(state: RuntimeState, request: Incoming) -> dict[str, Any]:
     """What predict (and post_predict) ask for, taken from the request: `payload`, `query_params`, `headers`."""
     wants = state.interface.gathers if state.interface else frozenset()
     kwargs: dict[str, Any] = {}
     if "payload" in wants:
-        body = await _read_body(request, state.settings.max_body_bytes)
+        body = await _read_body(request.receive, state.settings.max_body_bytes)
         kwargs["payload"] = await decode_payload(body, request.headers)
     if "query_params" in wants:
-        kwargs["query_params"] = dict(request.query_params)
+        kwargs["query_params"] = dict(QueryParams(request.scope["query_string"]))
     if "headers" in wants:
         kwargs["headers"] = dict(request.headers)
     return kwargs
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or :class:`BodyTooLarge` as soon as it is over `limit` bytes."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it is over `limit` bytes (`ClientDisconnect` when the
+    client leaves before sending it all)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _failure(state: RuntimeState, exc: Exception) -> Response:

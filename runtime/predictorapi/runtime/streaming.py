@@ -21,13 +21,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -182,9 +181,9 @@ async def first_item(items: Items, slot: RunSlot, idle_s: float | None) -> Any:
         raise
 
 
-def wants_sse(request: Request) -> bool:
+def wants_sse(headers: Mapping[str, str]) -> bool:
     """Whether the client asks for Server-Sent Events (`Accept: text/event-stream`)."""
-    return SSE_MEDIA_TYPE in request.headers.get("accept", "")
+    return SSE_MEDIA_TYPE in headers.get("accept", "")
 
 
 def sse_event(item: Any, event: str | None = None) -> bytes:
