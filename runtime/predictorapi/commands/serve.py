@@ -99,7 +99,7 @@ def _serve_from_zero(settings: RuntimeSettings, api: str, args: argparse.Namespa
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return run_local(settings.model_dump(), api, args.host, args.port, idle_seconds, cold_start_timeout)
+    return run_local(settings.as_dict(), api, args.host, args.port, idle_seconds, cold_start_timeout)
 
 
 def predictor_env(spec: PredictorAPISpec) -> None:

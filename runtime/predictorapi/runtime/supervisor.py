@@ -105,14 +105,14 @@ def worker_settings(settings: RuntimeSettings, index: int) -> RuntimeSettings:
     """Worker `index`'s settings: the replica's, for one process serving its share of the per-replica limits."""
     count = settings.processes
     threads = None if settings.threads is None else max(1, share(settings.threads, count, index))
-    return settings.model_copy(update={"max_concurrency": share(settings.max_concurrency, count, index),
-                                       "max_queue_length": share(settings.max_queue_length, count, index),
-                                       "threads": threads, "processes": 1})
+    return settings.replace(max_concurrency=share(settings.max_concurrency, count, index),
+                            max_queue_length=share(settings.max_queue_length, count, index),
+                            threads=threads, processes=1)
 
 
 def worker_env(settings: RuntimeSettings, base: Mapping[str, str]) -> dict[str, str]:
     """`base` (an environment) with `settings` as the `PREDICTORAPI_*` variables a worker reads them from."""
-    values = settings.model_dump()
+    values = settings.as_dict()
     unset = {setting_env(name) for name, value in values.items() if value is None}
     return {**{key: value for key, value in base.items() if key not in unset}, **settings_env(values)}
 
