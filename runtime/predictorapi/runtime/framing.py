@@ -23,33 +23,20 @@ class AmbiguousFraming(Exception):
     """A request whose body length the server and a proxy in front could read differently."""
 
 
-class RequestFraming:
-    """The framing headers of the request being parsed."""
-
-    def __init__(self) -> None:
-        self.transfer_encodings: list[bytes] = []
-        self.content_length = False
-
-    def header(self, name: bytes, value: bytes) -> None:
-        """Note one header of the request."""
-        name = name.lower()
-        if name == b"transfer-encoding":
-            self.transfer_encodings.append(value.strip(b" \t"))
-        elif name == b"content-length":
-            self.content_length = True
-
-    def refusal(self, http_version: str) -> str | None:
-        """Why the request is refused (400); None when its framing is unambiguous."""
-        if not self.transfer_encodings:
-            return None
-        if http_version != "1.1":
-            return f"Transfer-Encoding in an HTTP/{http_version} request"
-        if self.content_length:
-            return "Transfer-Encoding together with Content-Length"
-        if len(self.transfer_encodings) > 1 or self.transfer_encodings[0].lower() != b"chunked":
-            given = b", ".join(self.transfer_encodings).decode("latin-1")
-            return f"Transfer-Encoding {given!r} is not accepted: only 'chunked'"
+def framing_refusal(headers: list[tuple[bytes, bytes]], http_version: str) -> str | None:
+    """Why a request with `headers` (as uvicorn keeps them: lower-case names, values stripped) is refused (400);
+    None when its framing is unambiguous."""
+    encodings = [value for name, value in headers if name == b"transfer-encoding"]
+    if not encodings:
         return None
+    if http_version != "1.1":
+        return f"Transfer-Encoding in an HTTP/{http_version} request"
+    if any(name == b"content-length" for name, _ in headers):
+        return "Transfer-Encoding together with Content-Length"
+    if len(encodings) > 1 or encodings[0].lower() != b"chunked":
+        given = b", ".join(encodings).decode("latin-1")
+        return f"Transfer-Encoding {given!r} is not accepted: only 'chunked'"
+    return None
 
 
 def parser_refusal(error: BaseException | None) -> str | None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from predictorapi.contracts import metrics as names
 
@@ -40,6 +44,7 @@ class RuntimeMetrics:
     stream_items: Histogram
     streams_ended: Counter
     post_predict: Counter
+    tally: RequestTally = field(repr=False)
 
     @property
     def live_gauges(self) -> tuple[Gauge, ...]:
@@ -50,6 +55,7 @@ class RuntimeMetrics:
     @classmethod
     def register(cls, registry: CollectorRegistry, api: str, max_concurrency: int) -> RuntimeMetrics:
         """Create the metrics on `registry`, labelled with `api`."""
+        tally = RequestTally(api, registry)  # registered first: it flushes before the metrics below are collected
         metrics = cls(
             requests=Counter(names.REQUESTS, "Prediction requests answered, by HTTP status.",
                              [names.API_LABEL, "code"], registry=registry),
@@ -83,7 +89,9 @@ class RuntimeMetrics:
             **_stream_metrics(registry),
             post_predict=Counter(names.POST_PREDICT, "post_predict calls, by outcome (ok, error, dropped).",
                                  [names.API_LABEL, "outcome"], registry=registry),
+            tally=tally,
         )
+        tally.bind(metrics.requests, metrics.latency)
         metrics.max_concurrency.labels(api).set(max_concurrency)
         for gauge in metrics.live_gauges:
             gauge.labels(api).set(0)
@@ -106,3 +114,58 @@ def _stream_metrics(registry: CollectorRegistry) -> dict[str, Histogram | Counte
         "streams_ended": Counter(names.STREAMS_ENDED, "Streams ended, by reason (complete, disconnect, error, "
                                  "timeout, idle_timeout).", [names.API_LABEL, "reason"], registry=registry),
     }
+
+
+class RequestTally:
+    """The prediction requests' count by status code and latency histogram, kept as plain numbers on the request
+    path (one lock, one bisect) and added to `predictorapi_requests_total` and `predictorapi_request_duration_seconds`
+    in one go whenever the registry is collected (a scrape; with several worker processes, every tick too: see
+    :meth:`flush`). The Prometheus client takes three locks and walks the buckets on every observation."""
+
+    def __init__(self, api: str, registry: CollectorRegistry) -> None:
+        self.api = api
+        self._lock = threading.Lock()
+        self._codes: dict[int, int] = {}
+        self._bounds = list(LATENCY_BUCKETS)
+        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: over the largest bound (+Inf)
+        self._sum = 0.0
+        self._requests: Counter | None = None
+        self._latency: Histogram | None = None
+        registry.register(self)
+
+    def bind(self, requests: Counter, latency: Histogram) -> None:
+        """The metrics the tally is added to."""
+        self._requests, self._latency = requests, latency.labels(self.api)
+
+    def add(self, status: int, seconds: float) -> None:
+        """One request answered with `status` after `seconds`."""
+        with self._lock:
+            self._codes[status] = self._codes.get(status, 0) + 1
+            self._buckets[bisect.bisect_left(self._bounds, seconds)] += 1
+            self._sum += seconds
+
+    def flush(self) -> None:
+        """Add what was tallied since the last flush to the Prometheus metrics."""
+        with self._lock:
+            if not self._codes:
+                return
+            codes, buckets, total = self._codes, self._buckets, self._sum
+            self._codes, self._buckets, self._sum = {}, [0] * len(buckets), 0.0
+        assert self._requests is not None and self._latency is not None
+        for code, count in codes.items():
+            self._requests.labels(self.api, str(code)).inc(count)
+        # The histogram's own values, each a counter (of the process, or of its multiprocess file): a batch of
+        # observations in one increment per bucket. prometheus-client has kept these attributes since 0.4.
+        for value, count in zip(self._latency._buckets, buckets, strict=True):  # type: ignore[attr-defined]
+            if count:
+                value.inc(count)
+        self._latency._sum.inc(total)  # type: ignore[attr-defined]
+
+    def collect(self) -> Iterable[Metric]:
+        """A registry collecting its metrics: flush first (the tally exports no metric of its own)."""
+        self.flush()
+        return ()
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing to describe (so that registering it collects nothing)."""
+        return ()

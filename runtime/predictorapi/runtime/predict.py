@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from prometheus_client import Counter
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import ClientDisconnect
@@ -76,10 +75,7 @@ class PredictRoute:
     def __init__(self, state: RuntimeState, access_log: AccessLog | None) -> None:
         self.state = state
         self.access_log = access_log
-        api = state.settings.api_name
-        # Labelled children looked up once, not per request (labels() takes a lock and builds a key).
-        self._latency = state.metrics.latency.labels(api)
-        self._requests_by_code: dict[int, Counter] = {}
+        self._tally = state.metrics.tally
         self._deadlines = Deadlines(state.settings.request_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,20 +87,12 @@ class PredictRoute:
         try:
             response = await predict(self.state, Incoming(scope, receive), self._deadlines)
             status = response.status_code
-            self._count(status, time.perf_counter() - started)
+            self._tally.add(status, time.perf_counter() - started)
             await send_response(response, scope, receive, send, request_id)
         finally:
             if self.access_log is not None:
                 access_line(self.access_log, scope, status, started, request_id)
             request_id_var.reset(token)
-
-    def _count(self, status: int, seconds: float) -> None:
-        counter = self._requests_by_code.get(status)
-        if counter is None:
-            counter = self._requests_by_code[status] = self.state.metrics.requests.labels(
-                self.state.settings.api_name, str(status))
-        counter.inc()
-        self._latency.observe(seconds)
 
 
 async def predict(state: RuntimeState, request: Incoming, deadlines: Deadlines) -> Response:

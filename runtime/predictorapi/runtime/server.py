@@ -23,7 +23,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from predictorapi.commands.termination_log import termination_log, write
 from predictorapi.contracts.termination import PREDICTOR_LOAD_FAILED, failure_message
 from predictorapi.runtime.app import create_app
-from predictorapi.runtime.framing import AmbiguousFraming, CloseDelimitedCycle, RequestFraming, parser_refusal
+from predictorapi.runtime.framing import AmbiguousFraming, CloseDelimitedCycle, framing_refusal, parser_refusal
 from predictorapi.runtime.logs import configure_logging
 from predictorapi.runtime.replica import METRICS_DIR_ENV, ReplicaBoard
 from predictorapi.runtime.replica_metrics import every_worker_metrics
@@ -136,10 +136,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.waiting_since: float | None = None
         """Loop time since which the connection owes us request headers (None: it does not)."""
         self._partial = False  # some of a request arrived, not all of its headers
-        self._header_bytes = 0  # request line and headers of the request being read, as parsed
         self._unparsed = 0  # bytes received while reading headers (the parser buffers a header until whole)
         self._body_last: float | None = None  # loop time of the last body bytes of an unfinished body
-        self._framing = RequestFraming()
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -161,30 +159,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._partial = True
-        self._header_bytes = 0
-        self._framing = RequestFraming()
         if self.waiting_since is None:  # a new request on a kept-alive connection
             self.waiting_since = self.loop.time()
-
-    def on_url(self, url: bytes) -> None:
-        self._header_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4
-        self._framing.header(name, value)
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         guard, now = self.guard, self.loop.time()
         self.waiting_since, self._partial, self._unparsed = None, False, 0
-        refusal = self._framing.refusal(self.parser.get_http_version())
+        header_bytes, transfer_encoding = len(self.url), False  # the request line's target and the headers, as kept
+        for name, value in self.headers:
+            header_bytes += len(name) + len(value) + 4
+            transfer_encoding = transfer_encoding or name == b"transfer-encoding"
+        refusal = framing_refusal(self.headers, self.parser.get_http_version()) if transfer_encoding else None
         if refusal is not None:  # the parser stops here, before the body: uvicorn answers 400 and closes
             raise AmbiguousFraming(refusal)
         probe = self.url.partition(b"?")[0] in PROBE_PATHS
         if not probe:
             guard.last_request = now
-        refuse = (guard.headers_too_large if self._header_bytes > guard.settings.max_header_bytes else
+        refuse = (guard.headers_too_large if header_bytes > guard.settings.max_header_bytes else
                   guard.too_many_connections if not probe and len(self.connections) > guard.settings.max_connections
                   else None)
         self.app = refuse or guard.app
@@ -207,7 +198,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's answer to a request the parser refused; JSON when the request's framing is ambiguous (the
         parser refuses some such requests itself, `on_headers_complete` the others). uvicorn calls this while
         handling the parser's error, whose message `sys.exc_info` gives."""
-        refusal = self._framing.refusal(self.parser.get_http_version()) or parser_refusal(sys.exc_info()[1])
+        refusal = framing_refusal(self.headers, self.parser.get_http_version()) or parser_refusal(sys.exc_info()[1])
         if refusal is None:
             super().send_400_response(msg)
             return
@@ -304,6 +295,7 @@ class DrainingServer(uvicorn.Server):
         cannot export): once per tick, so that the request path pays nothing for them."""
         state = self.state
         state.replica.publish(state.status, state.wedged_too_long, state.invoke is not None)
+        state.metrics.tally.flush()  # the requests of this tick, into this worker's metrics file
         for gauge in state.metrics.live_gauges:
             for family in gauge.collect():
                 for sample in family.samples:
