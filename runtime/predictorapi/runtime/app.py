@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from predictorapi.runtime.limits import ConcurrencyLimiter
 from predictorapi.runtime.logs import AccessLog
-from predictorapi.runtime.metrics import RuntimeMetrics
+from predictorapi.runtime.metrics import RequestTally, RuntimeMetrics
 from predictorapi.runtime.middleware import RequestIdMiddleware
 from predictorapi.runtime.predict import PredictRoute
 from predictorapi.runtime.probes import Probes
@@ -42,12 +42,14 @@ def create_app(
     a registry that reads every worker's metrics files."""
     settings = settings if settings is not None else RuntimeSettings()
     registry = registry if registry is not None else CollectorRegistry()
+    tally = RequestTally(settings.api_name, registry, until_scraped=replica is None)
     metrics = RuntimeMetrics.register(registry, settings.api_name, settings.max_concurrency)
+    tally.bind(metrics.requests, metrics.latency)
     api = settings.api_name
     limiter = ConcurrencyLimiter(settings.max_concurrency, settings.max_queue_length,
                                  metrics.in_flight.labels(api), metrics.queue_length.labels(api),
                                  metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
-    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, replica=replica)
+    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, tally=tally, replica=replica)
     if (models := model_cache(settings, registry)) is not None:  # before the predictor: it gets its client
         state.models, state.model_loader = models
     return RuntimeApp(state, predictor, scraped if scraped is not None else registry)

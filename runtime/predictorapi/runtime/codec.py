@@ -52,16 +52,7 @@ async def decode_payload(body: bytes, headers: Mapping[str, str]) -> Any:
 async def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
     media_type, params = parse_content_type(_content_type(headers))
     if media_type == "application/json" or media_type.endswith("+json"):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # json.loads takes a little more (NaN, big integers, UTF-16, a BOM) and says what is wrong
-        try:
-            return json.loads(body)
-        except RecursionError:
-            raise BadPayload("malformed JSON body: nested too deeply") from None
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int-string digit limit, ...
-            raise BadPayload(f"malformed JSON body: {_reason(exc)}") from None
+        return decode_json(body)
     if media_type.startswith("text/"):
         return _decode_text(body, params.get("charset", "utf-8"))
     if media_type == "application/x-www-form-urlencoded":
@@ -69,6 +60,20 @@ async def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
     if media_type == "multipart/form-data":
         return await _multipart(body, headers)
     return body
+
+
+def decode_json(body: bytes) -> Any:
+    """A JSON body (:class:`BadPayload` when it is not JSON)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # json.loads takes a little more (NaN, big integers, UTF-16, a BOM) and says what is wrong
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadPayload("malformed JSON body: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int-string digit limit, ...
+        raise BadPayload(f"malformed JSON body: {_reason(exc)}") from None
 
 
 def _reason(exc: ValueError, limit: int = 200) -> str:
@@ -118,6 +123,18 @@ async def _chunks(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
+class JSONBody(Response):
+    """A JSON result: what `Response(body, media_type="application/json")` sends, its headers made directly."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+
+
 def encode_result(result: Any) -> Response:
     """Turn `predict`'s return value into a response: JSON, text, bytes or a Response as is."""
     if isinstance(result, Response):
@@ -127,7 +144,7 @@ def encode_result(result: Any) -> Response:
     if isinstance(result, bytes | bytearray | memoryview):
         return Response(bytes(result), media_type="application/octet-stream")
     if isinstance(result, JSON_TYPES):
-        return Response(encode_json(result), media_type="application/json")
+        return JSONBody(encode_json(result))
     raise UnserialisableResult(f"predict returned an unsupported type: {type(result).__name__}")
 
 

@@ -39,7 +39,7 @@ class RunSlot:
 
     def __init__(self, limiter: ConcurrencyLimiter) -> None:
         self._limiter = limiter
-        self._loop = asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop to release on, once a call runs on (kept)
         self.weight = 1
         self.abandoned = False
         self.kept = False
@@ -65,10 +65,12 @@ class RunSlot:
         """The request gave up (timed out) but `call` runs on in its thread: this slot stays busy,
         counted as abandoned, until `call` is done."""
         self.kept = True
+        self._loop = asyncio.get_running_loop()
         self.answered(self.weight)
         call.add_done_callback(self._call_done)
 
     def _call_done(self, _: object) -> None:
+        assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting anyway
             self._loop.call_soon_threadsafe(self.release)
 

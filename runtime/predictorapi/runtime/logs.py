@@ -15,12 +15,15 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TextIO
+from typing import Any, TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("predictorapi_request_id", default=None)
 
 ACCESS_LOGGER = "predictorapi.access"
+LATER_LINE_SIZE = 128
+"""What a line buffered unformatted counts towards a handler's `max_buffer` (about an access line's length)."""
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
@@ -83,7 +86,7 @@ class BufferedLineHandler(logging.Handler):
         self.stream = stream
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
-        self._lines: list[str] = []
+        self._lines: list[str | tuple[Callable[[Any], str], Any]] = []
         self._size = 0
         self._buffer_lock = threading.Lock()  # guards _lines and _size (held only to append or swap)
         self._write_lock = threading.Lock()  # one writer at a time, so that lines stay in order
@@ -109,14 +112,24 @@ class BufferedLineHandler(logging.Handler):
         if urgent or full:
             self.flush()
 
+    def append_later(self, format_line: Callable[[Any], str], entry: Any) -> None:
+        """Buffer a line to be formatted when it is written (`format_line(entry)`, off the caller's path)."""
+        with self._buffer_lock:
+            self._lines.append((format_line, entry))
+            self._size += LATER_LINE_SIZE
+            full = self._size > self.max_buffer
+        if full:
+            self.flush()
+
     def flush(self) -> None:
         """Write every buffered line."""
         with self._write_lock:
             with self._buffer_lock:
                 lines, self._lines, self._size = self._lines, [], 0
             if lines:
+                text = "\n".join([line if type(line) is str else line[0](line[1]) for line in lines])
                 try:
-                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.write(text + "\n")
                     self.stream.flush()
                 except (OSError, ValueError):  # the stream is gone (closed pipe): nothing to write to
                     pass
@@ -166,24 +179,32 @@ class AccessLog:
         return self.logger.isEnabledFor(logging.INFO)
 
     def write(self, method: str, path: str, status: int, duration_ms: float, request_id: str | None) -> None:
-        """Log one request (`method` and `path` already escaped with :func:`escape_field`)."""
+        """Log one request (`method` and `path` already escaped with :func:`escape_field`); the line is formatted
+        when it is written out (the request path only queues it)."""
         handler = self._direct_handler()
         if handler is None:
             self.logger.info("%s %s %s %.2fms", method, path, status, duration_ms,
                              extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms})
             return
-        now = time.time()
-        message = f"{method} {path} {status} {duration_ms:.2f}ms"
-        if isinstance(handler.formatter, JsonFormatter):
-            entry: dict[str, object] = {"time": self._json_clock.text(now), "level": "INFO",
-                                        "logger": ACCESS_LOGGER, "message": message}
-            if request_id:
-                entry["request_id"] = request_id
-            entry |= {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-            handler.append(_json_line(entry))
-        else:
-            msecs = int((now - int(now)) * 1000)
-            handler.append(f"{self._plain_clock.text(now)},{msecs:03d} INFO {ACCESS_LOGGER} [{request_id}] {message}")
+        format_line = self._json_line if isinstance(handler.formatter, JsonFormatter) else self._plain_line
+        handler.append_later(format_line, (time.time(), method, path, status, duration_ms, request_id))
+
+    def _plain_line(self, entry: tuple[float, str, str, int, float, str | None]) -> str:
+        """The line the plain formatter gives (PLAIN_FORMAT)."""
+        now, method, path, status, duration_ms, request_id = entry
+        msecs = int((now - int(now)) * 1000)
+        return (f"{self._plain_clock.text(now)},{msecs:03d} INFO {ACCESS_LOGGER} [{request_id}] "
+                f"{method} {path} {status} {duration_ms:.2f}ms")
+
+    def _json_line(self, entry: tuple[float, str, str, int, float, str | None]) -> str:
+        """The line :class:`JsonFormatter` gives."""
+        now, method, path, status, duration_ms, request_id = entry
+        line: dict[str, object] = {"time": self._json_clock.text(now), "level": "INFO", "logger": ACCESS_LOGGER,
+                                   "message": f"{method} {path} {status} {duration_ms:.2f}ms"}
+        if request_id:
+            line["request_id"] = request_id
+        line |= {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        return _json_line(line)
 
     def _direct_handler(self) -> BufferedLineHandler | None:
         """The runtime's handler when it alone would receive the access logger's records, else None."""

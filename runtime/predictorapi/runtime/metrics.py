@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
@@ -44,7 +44,6 @@ class RuntimeMetrics:
     stream_items: Histogram
     streams_ended: Counter
     post_predict: Counter
-    tally: RequestTally = field(repr=False)
 
     @property
     def live_gauges(self) -> tuple[Gauge, ...]:
@@ -54,8 +53,7 @@ class RuntimeMetrics:
 
     @classmethod
     def register(cls, registry: CollectorRegistry, api: str, max_concurrency: int) -> RuntimeMetrics:
-        """Create the metrics on `registry`, labelled with `api`."""
-        tally = RequestTally(api, registry)  # registered first: it flushes before the metrics below are collected
+        """Create the metrics on `registry`, labelled with `api` (register a :class:`RequestTally` before them)."""
         metrics = cls(
             requests=Counter(names.REQUESTS, "Prediction requests answered, by HTTP status.",
                              [names.API_LABEL, "code"], registry=registry),
@@ -89,9 +87,7 @@ class RuntimeMetrics:
             **_stream_metrics(registry),
             post_predict=Counter(names.POST_PREDICT, "post_predict calls, by outcome (ok, error, dropped).",
                                  [names.API_LABEL, "outcome"], registry=registry),
-            tally=tally,
         )
-        tally.bind(metrics.requests, metrics.latency)
         metrics.max_concurrency.labels(api).set(max_concurrency)
         for gauge in metrics.live_gauges:
             gauge.labels(api).set(0)
@@ -119,11 +115,13 @@ def _stream_metrics(registry: CollectorRegistry) -> dict[str, Histogram | Counte
 class RequestTally:
     """The prediction requests' count by status code and latency histogram, kept as plain numbers on the request
     path (one lock, one bisect) and added to `predictorapi_requests_total` and `predictorapi_request_duration_seconds`
-    in one go whenever the registry is collected (a scrape; with several worker processes, every tick too: see
-    :meth:`flush`). The Prometheus client takes three locks and walks the buckets on every observation."""
+    in one go whenever the registry is collected (a scrape). The Prometheus client takes three locks and walks the
+    buckets on every observation. Not `until_scraped` (a worker process of several: a scrape reads every worker's
+    metrics file, not this registry), each request goes to the metrics at once."""
 
-    def __init__(self, api: str, registry: CollectorRegistry) -> None:
+    def __init__(self, api: str, registry: CollectorRegistry, until_scraped: bool = True) -> None:
         self.api = api
+        self.until_scraped = until_scraped
         self._lock = threading.Lock()
         self._codes: dict[int, int] = {}
         self._bounds = list(LATENCY_BUCKETS)
@@ -134,11 +132,16 @@ class RequestTally:
         registry.register(self)
 
     def bind(self, requests: Counter, latency: Histogram) -> None:
-        """The metrics the tally is added to."""
+        """The metrics the tally is added to (registered after it: it flushes before they are collected)."""
         self._requests, self._latency = requests, latency.labels(self.api)
 
     def add(self, status: int, seconds: float) -> None:
         """One request answered with `status` after `seconds`."""
+        if not self.until_scraped:
+            assert self._requests is not None and self._latency is not None
+            self._requests.labels(self.api, str(status)).inc()
+            self._latency.observe(seconds)
+            return
         with self._lock:
             self._codes[status] = self._codes.get(status, 0) + 1
             self._buckets[bisect.bisect_left(self._bounds, seconds)] += 1

@@ -12,6 +12,7 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from predictorapi.runtime.codec import JSONBody
 from predictorapi.runtime.logs import AccessLog, escape_field, request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -26,11 +27,16 @@ def new_request_id() -> str:
 
 def request_id_of(scope: Scope) -> str:
     """The request's id: its `X-Request-ID` when that is 1-128 printable characters, else a new one."""
-    for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER:
-            given = value.decode("latin-1")
-            return given if 0 < len(given) <= 128 and given.isprintable() else new_request_id()
-    return new_request_id()
+    return request_id_from(next((value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), None))
+
+
+def request_id_from(given: bytes | None) -> str:
+    """The request's id from its `X-Request-ID` header (`given`), or a new one when that is missing or not 1-128
+    printable characters."""
+    if given is None:
+        return new_request_id()
+    text = given.decode("latin-1")
+    return text if 0 < len(text) <= 128 and text.isprintable() else new_request_id()
 
 
 def with_request_id(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
@@ -54,10 +60,14 @@ def id_sending(send: Send, request_id: str) -> Send:
 async def send_response(response: Response, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
     """Send `response` with the request's id: a plain `Response` (JSON, text, bytes, an error) straight as its two
     messages and background task, as `Response.__call__` would; any other kind (a stream) through its own call."""
-    if type(response).__call__ is not Response.__call__:
+    if type(response) is JSONBody:  # the runtime's own: no request id yet
+        headers = response.raw_headers
+        headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+    elif type(response).__call__ is not Response.__call__:
         await response(scope, receive, id_sending(send, request_id))
         return
-    headers = with_request_id(response.raw_headers, request_id)
+    else:
+        headers = with_request_id(response.raw_headers, request_id)
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
     if response.background is not None:

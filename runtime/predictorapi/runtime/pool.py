@@ -1,9 +1,10 @@
 """The thread pool that runs sync `predict` calls (and the steps of sync streams) off the event loop.
 
 :class:`PredictPool` is a `concurrent.futures.Executor` whose fast path, :meth:`PredictPool.start`, hands
-a call to a thread and its result back to the loop with nothing but a queue put and one
-`call_soon_threadsafe`: no `concurrent.futures.Future` (a condition variable per call) chained to an
-asyncio future, as `run_in_executor` does. The threads are started up front, so a call never waits for
+a call to a thread and its result back to the loop with nothing but a queue put and, for the calls that end
+while the loop has not yet taken earlier outcomes, nothing more (:class:`Outcomes`: one `call_soon_threadsafe`
+per batch): no `concurrent.futures.Future` (a condition variable per call) chained to an asyncio future, as
+`run_in_executor` does. The threads are started up front, so a call never waits for
 one to be created, and are named `predict_N` (the server looks for them at exit).
 """
 
@@ -23,14 +24,14 @@ THREAD_PREFIX = "predict"
 class PoolCall:
     """One call handed to the pool: its loop-side `future`, and whether a thread has started it."""
 
-    __slots__ = ("_callbacks", "_fn", "_loop", "_pool", "done", "dropped", "future", "started")
+    __slots__ = ("_callbacks", "_fn", "_outcomes", "_pool", "done", "dropped", "future", "started")
 
-    def __init__(self, pool: PredictPool, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, pool: PredictPool, fn: Callable[[], Any], outcomes: Outcomes) -> None:
         self._pool = pool
         self._fn = fn
-        self._loop = loop
-        self._callbacks: list[Callable[[PoolCall], None]] = []
-        self.future: asyncio.Future[Any] = loop.create_future()
+        self._outcomes = outcomes
+        self._callbacks: list[Callable[[PoolCall], None]] | None = None
+        self.future: asyncio.Future[Any] = outcomes.loop.create_future()
         self.started = self.done = self.dropped = False
 
     def drop(self) -> bool:
@@ -44,7 +45,7 @@ class PoolCall:
         """Run `callback(self)` when the call has returned (at once if it has), on the pool's thread."""
         with self._pool.lock:
             if not self.done:
-                self._callbacks.append(callback)
+                self._callbacks = [*(self._callbacks or ()), callback]
                 return
         callback(self)
 
@@ -60,22 +61,44 @@ class PoolCall:
             result = self._fn()
         except BaseException as exc:  # handed to the awaiting request, as a Future does
             error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the outcome
-            self._loop.call_soon_threadsafe(_settle, self.future, result, error)
+        self._outcomes.put(self.future, result, error)
         with self._pool.lock:
             self.done = True
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
             callback(self)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # cancelled: the request gave up on the call
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+class Outcomes:
+    """The outcomes of the calls that ended on the pool's threads, handed to the event loop in batches: the first
+    outcome since the loop last took them wakes it (`call_soon_threadsafe`, a system call); the outcomes of the
+    calls that end before it runs ride along."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def put(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        """Hand one call's outcome to the loop (on a pool thread)."""
+        with self._lock:
+            self._pending.append((future, result, error))
+            wake = len(self._pending) == 1
+        if wake:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the outcome
+                self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        """Settle every outcome handed over (on the loop)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future, result, error in pending:
+            if future.done():  # cancelled: the request gave up on the call
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
 
 class PredictPool(Executor):
@@ -86,6 +109,7 @@ class PredictPool(Executor):
         """Guards each call's started/dropped/done state (held for a few instructions at a time)."""
         self._queue: queue.SimpleQueue[PoolCall | _Submitted | None] = queue.SimpleQueue()
         self._shutdown = False
+        self._outcomes: Outcomes | None = None  # bound to the loop of the first call
         self._threads = [threading.Thread(target=self._work, name=f"{THREAD_PREFIX}_{index}", daemon=True)
                          for index in range(size)]
         for thread in self._threads:
@@ -95,7 +119,10 @@ class PredictPool(Executor):
         """Queue `fn()` for a thread (on the event loop); await the returned call's `future` for its result."""
         if self._shutdown:
             raise RuntimeError("the predict pool is shut down")
-        call = PoolCall(self, fn, asyncio.get_running_loop())
+        outcomes, loop = self._outcomes, asyncio.get_running_loop()
+        if outcomes is None or outcomes.loop is not loop:
+            outcomes = self._outcomes = Outcomes(loop)
+        call = PoolCall(self, fn, outcomes)
         self._queue.put(call)
         return call
 

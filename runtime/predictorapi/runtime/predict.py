@@ -20,13 +20,13 @@ from starlette.types import Receive, Scope, Send
 from predictorapi.contracts.models import STORE_UNREACHABLE
 from predictorapi.models.errors import ModelNotFound, ModelUnavailable
 from predictorapi.runtime.batching import BatchFailed
-from predictorapi.runtime.codec import BadPayload, UnserialisableResult, decode_payload, encode_result
+from predictorapi.runtime.codec import BadPayload, UnserialisableResult, decode_json, decode_payload, encode_result
 from predictorapi.runtime.deadlines import Deadlines
 from predictorapi.runtime.errors import error_response
 from predictorapi.runtime.invocation import Invoke, ModelsScope
 from predictorapi.runtime.limits import Overloaded, RunSlot
 from predictorapi.runtime.logs import AccessLog, request_id_var
-from predictorapi.runtime.middleware import access_line, request_id_of, send_response
+from predictorapi.runtime.middleware import REQUEST_ID_HEADER, access_line, request_id_from, send_response
 from predictorapi.runtime.post_predict import PostPredict
 from predictorapi.runtime.state import RuntimeState
 from predictorapi.runtime.streaming import (
@@ -50,15 +50,26 @@ class RequestTimedOut(Exception):
 
 
 class Incoming:
-    """What the predict path reads of one request: its ASGI `scope`, the `receive` of its body, and its headers
-    (case-insensitive, made when first asked for)."""
+    """What the predict path reads of one request: its ASGI `scope`, the `receive` of its body, the few headers it
+    needs (taken in one pass, the first of each name, as `Headers.get` gives) and all of them when asked for."""
 
-    __slots__ = ("_headers", "receive", "scope")
+    __slots__ = ("_headers", "content_length", "content_type", "given_id", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
         self.receive = receive
         self._headers: Headers | None = None
+        content_type = content_length = given_id = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value if content_type is None else content_type
+            elif name == b"content-length":
+                content_length = value if content_length is None else content_length
+            elif name == REQUEST_ID_HEADER:
+                given_id = value if given_id is None else given_id
+        self.content_type: bytes | None = content_type
+        self.content_length: bytes | None = content_length
+        self.given_id: bytes | None = given_id
 
     @property
     def headers(self) -> Headers:
@@ -75,17 +86,18 @@ class PredictRoute:
     def __init__(self, state: RuntimeState, access_log: AccessLog | None) -> None:
         self.state = state
         self.access_log = access_log
-        self._tally = state.metrics.tally
+        self._tally = state.tally
         self._deadlines = Deadlines(state.settings.request_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one predict request."""
-        request_id = request_id_of(scope)
+        incoming = Incoming(scope, receive)
+        request_id = request_id_from(incoming.given_id)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
         try:
-            response = await predict(self.state, Incoming(scope, receive), self._deadlines)
+            response = await predict(self.state, incoming, self._deadlines)
             status = response.status_code
             self._tally.add(status, time.perf_counter() - started)
             await send_response(response, scope, receive, send, request_id)
@@ -166,8 +178,8 @@ def _refuse(state: RuntimeState, request: Incoming) -> Response | None:
     settings = state.settings
     if settings.api_key and not _authorized(request, settings.api_key):
         return error_response(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
+    declared = request.content_length
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
         state.metrics.rejected.labels(settings.api_name, "too_large").inc()
         return error_response(413, f"request body is over {settings.max_body_bytes} bytes")
     if state.limiter.wedged:  # it would only wait for a slot that a hung call holds, then time out
@@ -245,7 +257,10 @@ async def _predict_kwargs(state: RuntimeState, request: Incoming) -> dict[str, A
     kwargs: dict[str, Any] = {}
     if "payload" in wants:
         body = await _read_body(request.receive, state.settings.max_body_bytes)
-        kwargs["payload"] = await decode_payload(body, request.headers)
+        if request.content_type == b"application/json":  # most requests: no need to parse the header
+            kwargs["payload"] = decode_json(body)
+        else:
+            kwargs["payload"] = await decode_payload(body, request.headers)
     if "query_params" in wants:
         kwargs["query_params"] = dict(QueryParams(request.scope["query_string"]))
     if "headers" in wants:

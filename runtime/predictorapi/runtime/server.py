@@ -295,7 +295,6 @@ class DrainingServer(uvicorn.Server):
         cannot export): once per tick, so that the request path pays nothing for them."""
         state = self.state
         state.replica.publish(state.status, state.wedged_too_long, state.invoke is not None)
-        state.metrics.tally.flush()  # the requests of this tick, into this worker's metrics file
         for gauge in state.metrics.live_gauges:
             for family in gauge.collect():
                 for sample in family.samples:

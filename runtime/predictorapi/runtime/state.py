@@ -26,7 +26,7 @@ from predictorapi.runtime.loader import (
     load_class,
     with_model_path,
 )
-from predictorapi.runtime.metrics import RuntimeMetrics
+from predictorapi.runtime.metrics import RequestTally, RuntimeMetrics
 from predictorapi.runtime.pool import PredictPool
 from predictorapi.runtime.post_predict import PostPredict
 from predictorapi.runtime.replica import CRASH_LOOPING, ReplicaBoard, replica_status
@@ -70,6 +70,8 @@ class RuntimeState:
     settings: RuntimeSettings
     metrics: RuntimeMetrics
     limiter: ConcurrencyLimiter
+    tally: RequestTally
+    """Counts and times the predict requests (for `metrics.requests` and `metrics.latency`)."""
     interface: PredictorInterface | None = None
     invoke: Invoke | None = None
     draining: bool = False
