@@ -65,7 +65,7 @@ def _awaited(predict: Callable[..., Awaitable[Any]]) -> Invoke:
 
 
 def _in_thread_pool(predict: Callable[..., Any], pool: PredictPool | None) -> Invoke:
-    def call_predict(**kwargs: Any) -> Any:
+    def call_predict(kwargs: dict[str, Any]) -> Any:
         try:
             return predict(**kwargs)
         except (SystemExit, KeyboardInterrupt) as exc:  # would escape the event loop and skip our 500
@@ -73,7 +73,7 @@ def _in_thread_pool(predict: Callable[..., Any], pool: PredictPool | None) -> In
 
     async def invoke(kwargs: dict[str, Any], slot: RunSlot | None = None) -> Any:
         context = contextvars.copy_context()  # the request id reaches the predictor's log records
-        call = functools.partial(context.run, call_predict, **kwargs)
+        call = functools.partial(context.run, call_predict, kwargs)
         if pool is None:
             return await asyncio.get_running_loop().run_in_executor(None, call)
         started = pool.start(call)

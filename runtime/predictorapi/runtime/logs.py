@@ -3,8 +3,9 @@
 Lines are written by a :class:`BufferedLineHandler`: the thread that logs only formats the line and
 appends it to a buffer; a writer thread writes the buffer out every `flush_interval` seconds (at once
 for WARNING and above, and when the buffer is large), so the event loop never blocks in `write()` nor
-gives up the GIL for it. The access log takes a shorter path still (:class:`AccessLog`): the same line,
-formatted without building a `LogRecord`, whenever that handler is the only one it would reach.
+gives up the GIL for it. The access log takes a shorter path still (:class:`AccessLog`): whenever that handler
+is the only one it would reach, its line is queued unformatted (no `LogRecord`) and formatted, the same text, by
+whoever writes the buffer out.
 """
 
 from __future__ import annotations

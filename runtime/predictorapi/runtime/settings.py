@@ -138,9 +138,9 @@ class RuntimeSettings(EnvSettings):
     log_json: bool = setting(False, description="Write logs as JSON lines.")
     log_level: str = setting("INFO", description="Log level.")
     access_log: bool = setting(
-        True, description="One log line per request (method, path, status, duration, request id). Log lines "
-        "are formatted on the request path and written by a background thread every 50 ms (at once for "
-        "warnings and errors), so the access log costs a no-op predictor a few percent (docs/benchmarks.md)."
+        True, description="One log line per request (method, path, status, duration, request id). Access lines "
+        "are queued on the request path, formatted and written by a background thread every 50 ms (with the "
+        "other log lines, in order; at once for warnings and errors)."
     )
 
     def check(self) -> None:
