@@ -65,7 +65,8 @@ class RuntimeApp:
         access_log = AccessLog() if settings.access_log else None
         self._predict_paths = frozenset(settings.predict_paths)
         self._predict = PredictRoute(state, access_log)
-        self._probes = Probes(state, scraped, access_log)
+        self._probes = Probes(state, scraped)
+        self._probe_app = RequestIdMiddleware(self._probes, access_log)
         self._framework = _Lazy(lambda: _framework(state, self._probes, access_log))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,9 +77,8 @@ class RuntimeApp:
             if method == "POST" and path in self._predict_paths:
                 await self._predict(scope, receive, send)
                 return
-            probe = self._probes.get(path) if method == "GET" else None
-            if probe is not None:
-                await self._probes.answer(probe, scope, receive, send)
+            if method == "GET" and self._probes.serves(path):
+                await self._probe_app(scope, receive, send)
                 return
         elif kind == "lifespan":
             await self._lifespan(receive, send)

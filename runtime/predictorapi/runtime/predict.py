@@ -271,15 +271,8 @@ async def _predict_kwargs(state: RuntimeState, request: Incoming) -> dict[str, A
 async def _read_body(receive: Receive, limit: int) -> bytes:
     """The whole body, or :class:`BodyTooLarge` as soon as it is over `limit` bytes (`ClientDisconnect` when the
     client leaves before sending it all)."""
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientDisconnect
-    body = message.get("body", b"")
-    if len(body) > limit:
-        raise BodyTooLarge
-    if not message.get("more_body", False):
-        return body  # most bodies: one message
-    chunks, size = [body], len(body)
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -288,9 +281,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join([*chunks, chunk]) if chunks else chunk  # most bodies: one message, no copy
+        chunks.append(chunk)
 
 
 def _failure(state: RuntimeState, exc: Exception) -> Response:

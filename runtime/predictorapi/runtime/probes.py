@@ -2,47 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from predictorapi.runtime.logs import AccessLog, request_id_var
-from predictorapi.runtime.middleware import access_line, request_id_of, send_response
 from predictorapi.runtime.state import RuntimeState
 
 Probe = Callable[[], Response]
 
 
 class Probes:
-    """The probe routes of one app, by path."""
+    """The probe routes of one app, by path, and the ASGI app answering them."""
 
-    def __init__(self, state: RuntimeState, registry: CollectorRegistry, access_log: AccessLog | None) -> None:
+    def __init__(self, state: RuntimeState, registry: CollectorRegistry) -> None:
         self.state = state
         self.registry = registry
-        self.access_log = access_log
         self._routes: dict[str, Probe] = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
 
-    def get(self, path: str) -> Probe | None:
-        """The probe answering `GET path`, or None."""
-        return self._routes.get(path)
+    def serves(self, path: str) -> bool:
+        """Whether `GET path` is a probe's."""
+        return path in self._routes
 
-    async def answer(self, probe: Probe, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send `probe`'s response with the request's id and access line."""
-        request_id = request_id_of(scope)
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = probe()
-            status = response.status_code
-            await send_response(response, scope, receive, send, request_id)
-        finally:
-            if self.access_log is not None:
-                access_line(self.access_log, scope, status, started, request_id)
-            request_id_var.reset(token)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer `GET` to a probe path (:meth:`serves` it; the request's id and access line come from the
+        :class:`RequestIdMiddleware` around this app)."""
+        await self._routes[scope["path"]]()(scope, receive, send)
 
     def healthz(self) -> Response:
         """Liveness: 503 when hung calls hold every slot for too long, or the replica is crash-looping."""
