@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from predictorapi import __version__
+from predictorapi.tracing.commands import run_command
 
 # Each module defines `add_parser(subparsers) -> None`, registering a parser whose default `func`
 # takes the parsed namespace and returns an exit code. Modules import their heavy deps lazily.
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return run_command(args.command, lambda: int(args.func(args) or 0))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,19 @@ def runtime_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
     return settings_env(runtime_settings(name, spec))  # unset in the spec (None): the runtime's own default
 
 
+def tracing_env(name: str, spec: PredictorAPISpec) -> dict[str, str]:
+    """The `OTEL_*` variables `monitoring.tracing` sets (none without it): the OTLP endpoint and protocol, the
+    sampler when `sampleRatio` is set, and the service name (the API's name)."""
+    tracing = spec.monitoring.tracing
+    if tracing is None:
+        return {}
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": tracing.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+           "OTEL_SERVICE_NAME": name}
+    if tracing.sample_ratio is not None:
+        env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(tracing.sample_ratio)}
+    return env
+
+
 def pod_model_path(spec: PredictorAPISpec) -> str | None:
     """Where the runtime container finds `spec.model` (`PREDICTORAPI_MODEL_PATH`): `MODEL_DIR/PATH` of a mounted
     `pvc://CLAIM/PATH` (PATH normalised, never leaving the claim), or for a download the link `fetch-model`

@@ -920,12 +920,30 @@ class Networking(_Model):
     ingress: Ingress | None = Field(None, description="Expose the API outside the cluster.")
 
 
+class Tracing(_Model):
+    endpoint: str = Field(
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048,
+        description="OTLP/HTTP collector URL the runtime (and the init containers) export spans to, e.g. "
+        "`http://otel-collector.observability:4318` (`/v1/traces` is added; `OTEL_EXPORTER_OTLP_ENDPOINT`).",
+    )
+    sample_ratio: float | None = Field(
+        None, ge=0, le=1,
+        description="Share of new traces sampled (`parentbased_traceidratio`): a request whose caller's trace is "
+        "sampled is always traced, whatever the ratio. Unset: the `OTEL_TRACES_SAMPLER` of `predictor.env`, else "
+        "every request.",
+    )
+
+
 class Monitoring(_Model):
     service_monitor: bool = Field(
         False, description="Create a Prometheus Operator ServiceMonitor scraping `/metrics`."
     )
     interval: str = Field(
         "30s", description="Scrape interval, e.g. `15s`.", pattern=r"^[0-9]+(ms|s|m|h)$"
+    )
+    tracing: Tracing | None = Field(
+        None, description="Distributed tracing (OpenTelemetry, W3C Trace Context): spans of every sampled request "
+        "exported over OTLP/HTTP; off when unset. See docs/tracing.md.",
     )
 
 
@@ -1316,7 +1334,7 @@ class PredictorAPISpec(_Model):
     )
     batching: Batching = Field(default_factory=Batching, description="Server-side batching of requests.")
     networking: Networking = Field(default_factory=Networking, description="How clients reach the API.")
-    monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus scraping.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus scraping and tracing.")
     auth: Auth | None = Field(None, description="Require an API key on prediction requests.")
     model: ModelArtifact | None = Field(
         None,

@@ -185,6 +185,8 @@ def test_dashboard_shape():
             assert '="$api"' in target["expr"], panel["title"]
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+    exemplars = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if t.get("exemplar")]
+    assert exemplars and all("predictorapi_request_duration_seconds_bucket" in expr for expr in exemplars)
 
 
 def test_kustomization_ships_rule_and_dashboard():

@@ -111,11 +111,19 @@ def _path(parts: Any) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
+def _refusal(error: ValidationError) -> str:
+    """A schema error as "field: message", a missing required field named as the API server names it (its own path,
+    "Required value")."""
+    if error.validator == "required" and (missing := re.match(r"'([^']+)' is a required property", error.message)):
+        return f"{_path([*error.absolute_path, missing.group(1)])}: Required value"
+    return f"{_path(error.absolute_path)}: {error.message}"
+
+
 def crd_refusals(document: dict[str, Any]) -> list[str]:
     """What the CRD's structural schema, then its CEL rules, refuse in a document ("field: message")."""
     schema = crd_schema()
     document = defaulted(schema, document)
-    errors = [f"{_path(e.absolute_path)}: {e.message}" for e in GoValidator(schema).iter_errors(document)]
+    errors = [_refusal(e) for e in GoValidator(schema).iter_errors(document)]
     return errors or cel_failures(schema["properties"]["spec"], document["spec"], "spec")
 
 

@@ -35,6 +35,13 @@ def _from(source: dict[str, Any]) -> dict[str, Any]:
     return _env({"name": "VALUE", "valueFrom": source})
 
 
+COLLECTOR = "http://otel-collector.observability:4318"
+
+
+def _tracing(**tracing: Any) -> dict[str, Any]:
+    return manifest(monitoring={"tracing": tracing})
+
+
 def _compute(**compute: Any) -> dict[str, Any]:
     return manifest(compute=compute)
 
@@ -251,6 +258,14 @@ BAD_SPECS: list[BadSpec] = [
             "spec.streamIdleTimeoutSeconds", True),
     BadSpec("stream-idle-timeout-nan", manifest(streamIdleTimeoutSeconds=float("nan")),
             "spec.streamIdleTimeoutSeconds", False),
+    BadSpec("tracing-endpoint-grpc-scheme", _tracing(endpoint="grpc://collector:4317"),
+            "spec.monitoring.tracing.endpoint", True),
+    BadSpec("tracing-endpoint-missing", _tracing(sampleRatio=0.5), "spec.monitoring.tracing.endpoint", True),
+    BadSpec("tracing-endpoint-no-host", _tracing(endpoint="http://"), "spec.monitoring.tracing.endpoint", True),
+    BadSpec("tracing-sample-ratio-over-one", _tracing(endpoint=COLLECTOR, sampleRatio=1.5),
+            "spec.monitoring.tracing.sampleRatio", True),
+    BadSpec("tracing-sample-ratio-negative", _tracing(endpoint=COLLECTOR, sampleRatio=-0.1),
+            "spec.monitoring.tracing.sampleRatio", True),
 ]
 
 # pod and cluster settings (Kubernetes' PodSpec rules; the operator's own names, paths and keys are reserved)

@@ -16,13 +16,14 @@ from predictorapi.contracts.pod import (
     HTTP_PORT_NAME,
     RUNTIME_CONTAINER,
 )
-from predictorapi.runtime_env import runtime_env
+from predictorapi.runtime_env import runtime_env, tracing_env
 from predictorapi.spec import PredictorAPI, int_or_percent_is_zero
 from predictorapi_operator.builders.meta import (
     BuildOptions,
     fixed_replicas,
     http_probe,
     init_container,
+    init_tracing_env,
     labels,
     metadata,
     selector,
@@ -135,12 +136,14 @@ def _env(api: PredictorAPI) -> list[dict[str, Any]]:
     # A read-only root filesystem: caches (Hugging Face, pip, torch) go to the writable /tmp.
     values.update({"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface"})
     values.update(packages_runtime_env(api))
+    tracing = tracing_env(api.metadata.name, spec)  # wins over the user's entries of the same names
+    values.update(tracing)
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
     if spec.auth is not None:
         ref = spec.auth.secret_ref
         env.append({"name": setting_env("api_key"),
                     "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    env += [var.model_dump(by_alias=True, exclude_none=True) for var in predictor.env]
+    env += [var.model_dump(by_alias=True, exclude_none=True) for var in predictor.env if var.name not in tracing]
     return env
 
 
@@ -185,6 +188,7 @@ def fetch_container(api: PredictorAPI, options: BuildOptions) -> dict[str, Any] 
         mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
     variables = [{"name": f"{GIT_ENV_PREFIX}{k}", "value": v} for k, v in env.items()] + [{"name": "HOME",
                                                                                            "value": "/tmp"}]
+    variables += init_tracing_env(api)
     return init_container(FETCH_CONTAINER, options, "fetch", variables, container_security_context(), mounts)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from predictorapi.contracts.labels import API_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from predictorapi.contracts.pod import DEFAULT_RUNTIME_IMAGE, HTTP_PORT_NAME
+from predictorapi.runtime_env import tracing_env
 from predictorapi.spec import PredictorAPI
 
 
@@ -112,6 +113,11 @@ def http_probe(path: str, period: int, failures: int, port: str = HTTP_PORT_NAME
     model store's."""
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures,
             "timeoutSeconds": 2}
+
+
+def init_tracing_env(api: PredictorAPI) -> list[dict[str, str]]:
+    """The `OTEL_*` variables of `monitoring.tracing` for an init container (its download or install is a span)."""
+    return [{"name": k, "value": v} for k, v in tracing_env(api.metadata.name, api.spec).items()]
 
 
 def init_container(name: str, options: BuildOptions, command: str, env: list[dict[str, Any]],

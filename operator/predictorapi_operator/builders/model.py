@@ -26,7 +26,7 @@ from predictorapi.contracts.pod import (
 )
 from predictorapi.runtime_env import pod_model_path
 from predictorapi.spec import PredictorAPI
-from predictorapi_operator.builders.meta import BuildOptions, init_container
+from predictorapi_operator.builders.meta import BuildOptions, init_container, init_tracing_env
 
 
 def model_volume(api: PredictorAPI) -> dict[str, Any] | None:
@@ -64,6 +64,7 @@ def model_container(api: PredictorAPI, options: BuildOptions,
     # A read-only root filesystem: the clients' own caches and temporary files go to the writable /tmp.
     env += [{"name": "HOME", "value": "/tmp"}, {"name": "XDG_CACHE_HOME", "value": "/tmp/.cache"},
             {"name": "HF_HOME", "value": "/tmp/.cache/huggingface"}]
+    env += init_tracing_env(api)
     mounts = [model_mount(api, read_only=False), {"name": MODEL_LINK_VOLUME, "mountPath": MODEL_LINK_DIR},
               {"name": "tmp", "mountPath": "/tmp"}]
     container = init_container(MODEL_CONTAINER, options, "fetch-model", env, security_context, mounts, "256Mi")

@@ -27,7 +27,7 @@ from predictorapi.contracts.pod import (
 )
 from predictorapi.runtime_env import requirements_file
 from predictorapi.spec import PredictorAPI
-from predictorapi_operator.builders.meta import BuildOptions, init_container
+from predictorapi_operator.builders.meta import BuildOptions, init_container, init_tracing_env
 
 
 def cache_claim(api: PredictorAPI) -> str | None:
@@ -95,6 +95,7 @@ def install_container(api: PredictorAPI, options: BuildOptions,
         return None
     env = [{"name": f"{INSTALL_ENV_PREFIX}{key}", "value": value} for key, value in settings.items()]
     env += [{"name": "HOME", "value": "/tmp"}, {"name": "XDG_CACHE_HOME", "value": "/tmp/.cache"}, *pip_env(api)]
+    env += init_tracing_env(api)
     # The code folder is this pod's own emptyDir (the link is written there, local packages build in place).
     mounts = [{"name": CODE_VOLUME, "mountPath": CODE_DIR}, {"name": TMP_VOLUME, "mountPath": "/tmp"},
               *packages_mount(api, read_only=False)]

@@ -26,6 +26,7 @@ from predictorapi.runtime.probes import Probes
 from predictorapi.runtime.replica import ReplicaBoard
 from predictorapi.runtime.settings import RuntimeSettings
 from predictorapi.runtime.state import RuntimeState, model_cache, serving
+from predictorapi.tracing.setup import runtime_tracing
 
 
 def create_app(
@@ -39,17 +40,20 @@ def create_app(
     `settings.predictor_config` after start-up, like a file) or None (loaded from
     `settings.predictor_path`). Metrics go to `registry` (a new one when None); `/metrics` serves `scraped`
     (default: `registry`). A worker of several (`processes > 1`) passes its `replica` board, and as `scraped`
-    a registry that reads every worker's metrics files."""
+    a registry that reads every worker's metrics files. Tracing is on when the `OTEL_*` environment says so
+    (:func:`predictorapi.tracing.setup.runtime_tracing`)."""
     settings = settings if settings is not None else RuntimeSettings()
     registry = registry if registry is not None else CollectorRegistry()
     tally = RequestTally(settings.api_name, registry, until_scraped=replica is None)
     metrics = RuntimeMetrics.register(registry, settings.api_name, settings.max_concurrency)
     tally.bind(metrics.requests, metrics.latency)
     api = settings.api_name
-    limiter = ConcurrencyLimiter(settings.max_concurrency, settings.max_queue_length,
-                                 metrics.in_flight.labels(api), metrics.queue_length.labels(api),
-                                 metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
-    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, tally=tally, replica=replica)
+    tracing = runtime_tracing(api)
+    limiter = (ConcurrencyLimiter if tracing is None else tracing.limiter)(
+        settings.max_concurrency, settings.max_queue_length, metrics.in_flight.labels(api),
+        metrics.queue_length.labels(api), metrics.busy_slots.labels(api), metrics.abandoned_calls.labels(api))
+    state = RuntimeState(settings=settings, metrics=metrics, limiter=limiter, tally=tally, replica=replica,
+                         tracing=tracing)
     if (models := model_cache(settings, registry)) is not None:  # before the predictor: it gets its client
         state.models, state.model_loader = models
     return RuntimeApp(state, predictor, scraped if scraped is not None else registry)

@@ -115,8 +115,10 @@ def scoped_invoke(invoke: Invoke, scope: Callable[[], AbstractContextManager[Mod
 
 
 def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: RuntimeSettings,
-                 metrics: RuntimeMetrics, limiter: ConcurrencyLimiter) -> Batcher | None:
-    """A batcher when `batch_max_size > 1` and predict takes something to batch; else None."""
+                 metrics: RuntimeMetrics, limiter: ConcurrencyLimiter,
+                 batcher: Callable[..., Batcher] = Batcher) -> Batcher | None:
+    """A batcher (made by `batcher`: a traced one when tracing) when `batch_max_size > 1` and predict takes something
+    to batch; else None."""
     if settings.batch_max_size <= 1:
         return None
     check_batching(interface, settings)
@@ -124,7 +126,7 @@ def make_batcher(invoke: Invoke, interface: PredictorInterface, *, settings: Run
         log.warning("batching is off: predict takes none of payload, query_params, headers")
         return None
     api = settings.api_name
-    return Batcher(invoke, max_size=settings.batch_max_size, timeout_s=settings.batch_timeout_ms / 1000,
+    return batcher(invoke, max_size=settings.batch_max_size, timeout_s=settings.batch_timeout_ms / 1000,
                    limiter=limiter, batch_size=metrics.batch_size.labels(api),
                    batch_wait=metrics.batch_wait.labels(api))
 

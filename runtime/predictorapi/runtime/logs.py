@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from typing import Any, TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("predictorapi_request_id", default=None)
+trace_var: ContextVar[tuple[str, str] | None] = ContextVar("predictorapi_trace", default=None)
+"""(trace id, span id) of the sampled request being served, when tracing is on (set by predictorapi.tracing)."""
 
 ACCESS_LOGGER = "predictorapi.access"
 LATER_LINE_SIZE = 128
@@ -50,11 +52,14 @@ def _json_line(entry: dict[str, object]) -> str:
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        if (ids := trace_var.get()) is not None:
+            record.trace_id, record.span_id = ids
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, exception."""
+    """One JSON object per line: time, level, logger, message, request_id, trace_id and span_id (a sampled
+    request's, when tracing), exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -66,7 +71,7 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id:
             entry["request_id"] = request_id
-        for key in ("method", "path", "status", "duration_ms"):
+        for key in ("trace_id", "span_id", "method", "path", "status", "duration_ms"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -179,31 +184,45 @@ class AccessLog:
         """Whether an access line would be logged at all."""
         return self.logger.isEnabledFor(logging.INFO)
 
-    def write(self, method: str, path: str, status: int, duration_ms: float, request_id: str | None) -> None:
-        """Log one request (`method` and `path` already escaped with :func:`escape_field`); the line is formatted
-        when it is written out (the request path only queues it)."""
+    def write(self, method: str, path: str, status: int, duration_ms: float, request_id: str | None,
+              trace: tuple[str, str] | None = None) -> None:
+        """Log one request (`method` and `path` already escaped with :func:`escape_field`); a traced request's
+        `trace` (trace id, span id) ends a plain line (` trace_id=... span_id=...`), or goes in JSON's keys. The
+        line is formatted when it is written out (the request path only queues it)."""
         handler = self._direct_handler()
         if handler is None:
-            self.logger.info("%s %s %s %.2fms", method, path, status, duration_ms,
-                             extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms})
+            self._log(method, path, status, duration_ms, trace)
             return
         format_line = self._json_line if isinstance(handler.formatter, JsonFormatter) else self._plain_line
-        handler.append_later(format_line, (time.time(), method, path, status, duration_ms, request_id))
+        handler.append_later(format_line, (time.time(), method, path, status, duration_ms, request_id, trace))
 
-    def _plain_line(self, entry: tuple[float, str, str, int, float, str | None]) -> str:
+    def _log(self, method: str, path: str, status: int, duration_ms: float, trace: tuple[str, str] | None) -> None:
+        """The access line through `logging` (a handler other than the runtime's would receive it)."""
+        extra: dict[str, object] = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        if trace is None:
+            self.logger.info("%s %s %s %.2fms", method, path, status, duration_ms, extra=extra)
+            return
+        extra["trace_id"], extra["span_id"] = trace
+        self.logger.info("%s %s %s %.2fms trace_id=%s span_id=%s", method, path, status, duration_ms, *trace,
+                         extra=extra)
+
+    def _plain_line(self, entry: tuple[float, str, str, int, float, str | None, tuple[str, str] | None]) -> str:
         """The line the plain formatter gives (PLAIN_FORMAT)."""
-        now, method, path, status, duration_ms, request_id = entry
+        now, method, path, status, duration_ms, request_id, trace = entry
         msecs = int((now - int(now)) * 1000)
+        traced = "" if trace is None else f" trace_id={trace[0]} span_id={trace[1]}"
         return (f"{self._plain_clock.text(now)},{msecs:03d} INFO {ACCESS_LOGGER} [{request_id}] "
-                f"{method} {path} {status} {duration_ms:.2f}ms")
+                f"{method} {path} {status} {duration_ms:.2f}ms{traced}")
 
-    def _json_line(self, entry: tuple[float, str, str, int, float, str | None]) -> str:
+    def _json_line(self, entry: tuple[float, str, str, int, float, str | None, tuple[str, str] | None]) -> str:
         """The line :class:`JsonFormatter` gives."""
-        now, method, path, status, duration_ms, request_id = entry
+        now, method, path, status, duration_ms, request_id, trace = entry
         line: dict[str, object] = {"time": self._json_clock.text(now), "level": "INFO", "logger": ACCESS_LOGGER,
                                    "message": f"{method} {path} {status} {duration_ms:.2f}ms"}
         if request_id:
             line["request_id"] = request_id
+        if trace is not None:
+            line["trace_id"], line["span_id"] = trace
         line |= {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
         return _json_line(line)
 

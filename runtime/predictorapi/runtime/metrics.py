@@ -135,12 +135,13 @@ class RequestTally:
         """The metrics the tally is added to (registered after it: it flushes before they are collected)."""
         self._requests, self._latency = requests, latency.labels(self.api)
 
-    def add(self, status: int, seconds: float) -> None:
-        """One request answered with `status` after `seconds`."""
-        if not self.until_scraped:
+    def add(self, status: int, seconds: float, exemplar: dict[str, str] | None = None) -> None:
+        """One request answered with `status` after `seconds` (a sampled trace's `exemplar`: observed at once,
+        with it)."""
+        if not self.until_scraped or exemplar is not None:
             assert self._requests is not None and self._latency is not None
             self._requests.labels(self.api, str(status)).inc()
-            self._latency.observe(seconds)
+            self._latency.observe(seconds, exemplar)
             return
         with self._lock:
             self._codes[status] = self._codes.get(status, 0) + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,39 +47,47 @@ def with_request_id(headers: list[tuple[bytes, bytes]], request_id: str) -> list
     return kept
 
 
-def id_sending(send: Send, request_id: str) -> Send:
-    """`send`, putting the request's id on the response's headers."""
+def id_sending(send: Send, request_id: str, extra: Sequence[tuple[bytes, bytes]] = ()) -> Send:
+    """`send`, putting the request's id (and the `extra` headers) on the response's headers."""
 
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
             message["headers"] = with_request_id(message.get("headers", ()), request_id)
+            message["headers"].extend(extra)
         await send(message)
 
     return send_with_id
 
 
-async def send_response(response: Response, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-    """Send `response` with the request's id: a plain `Response` (JSON, text, bytes, an error) straight as its two
-    messages and background task, as `Response.__call__` would; any other kind (a stream) through its own call."""
+async def send_response(response: Response, scope: Scope, receive: Receive, send: Send, request_id: str,
+                        extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Send `response` with the request's id and the `extra` headers (a traced request's `traceresponse`): a plain
+    `Response` (JSON, text, bytes, an error) straight as its two messages and background task, as
+    `Response.__call__` would; any other kind (a stream) through its own call."""
     if type(response) is JSONBody:  # the runtime's own: no request id yet
         headers = response.raw_headers
         headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
     elif type(response).__call__ is not Response.__call__:
-        await response(scope, receive, id_sending(send, request_id))
+        await response(scope, receive, id_sending(send, request_id, extra))
         return
     else:
         headers = with_request_id(response.raw_headers, request_id)
+    if extra:
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
     if response.background is not None:
         await response.background()
 
 
-def access_line(access_log: AccessLog, scope: Scope, status: int, started: float, request_id: str) -> None:
-    """Log the request's access line (its method, path, status and duration since `started`), if enabled."""
+def access_line(access_log: AccessLog, scope: Scope, status: int, started: float, request_id: str,
+                trace: tuple[str, str] | None = None) -> None:
+    """Log the request's access line (its method, path, status and duration since `started`, and a traced
+    request's trace and span ids), if enabled."""
     if access_log.enabled():
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        access_log.write(escape_field(scope["method"]), escape_field(scope["path"]), status, duration_ms, request_id)
+        access_log.write(escape_field(scope["method"]), escape_field(scope["path"]), status, duration_ms, request_id,
+                         trace)
 
 
 class RequestIdMiddleware:

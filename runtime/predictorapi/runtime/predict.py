@@ -9,7 +9,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers, QueryParams
@@ -37,6 +37,9 @@ from predictorapi.runtime.streaming import (
     first_item,
     wants_sse,
 )
+
+if TYPE_CHECKING:
+    from predictorapi.tracing.spans import RequestTracing
 
 log = logging.getLogger("predictorapi.runtime")
 
@@ -88,9 +91,13 @@ class PredictRoute:
         self.access_log = access_log
         self._tally = state.tally
         self._deadlines = Deadlines(state.settings.request_timeout_seconds)
+        self.tracing: RequestTracing | None = state.tracing.requests if state.tracing is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one predict request."""
+        if self.tracing is not None:
+            await self._traced(scope, receive, send, self.tracing)
+            return
         incoming = Incoming(scope, receive)
         request_id = request_id_from(incoming.given_id)
         token = request_id_var.set(request_id)
@@ -104,6 +111,29 @@ class PredictRoute:
         finally:
             if self.access_log is not None:
                 access_line(self.access_log, scope, status, started, request_id)
+            request_id_var.reset(token)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, tracing: RequestTracing) -> None:
+        """Answer one predict request in its trace (tracing is on): its server span is current throughout, its ids
+        go on the response (`traceresponse`), the access line and the latency's exemplar."""
+        incoming = Incoming(scope, receive)
+        request_id = request_id_from(incoming.given_id)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        stream: StreamResponse | None = None
+        trace = tracing.start(scope)
+        try:
+            response = await predict(self.state, incoming, self._deadlines)
+            status = response.status_code
+            self._tally.add(status, time.perf_counter() - started, trace.exemplar)
+            stream = response if isinstance(response, StreamResponse) else None
+            trace.answered(stream)
+            await send_response(response, scope, receive, send, request_id, (trace.header,))
+        finally:
+            if self.access_log is not None:
+                access_line(self.access_log, scope, status, started, request_id, trace.ids)
+            trace.end(status, stream)
             request_id_var.reset(token)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from predictorapi.runtime.state import RuntimeState
 
-Probe = Callable[[], Response]
+Probe = Callable[[Scope], Response]
+OPENMETRICS = b"application/openmetrics-text"
 
 
 class Probes:
@@ -19,7 +21,8 @@ class Probes:
     def __init__(self, state: RuntimeState, registry: CollectorRegistry) -> None:
         self.state = state
         self.registry = registry
-        self._routes: dict[str, Probe] = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
+        self._routes: dict[str, Probe] = {"/healthz": lambda _: self.healthz(), "/readyz": lambda _: self.readyz(),
+                                          "/metrics": lambda scope: self.metrics(_accepts_openmetrics(scope))}
 
     def serves(self, path: str) -> bool:
         """Whether `GET path` is a probe's."""
@@ -28,7 +31,7 @@ class Probes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer `GET` to a probe path (:meth:`serves` it; the request's id and access line come from the
         :class:`RequestIdMiddleware` around this app)."""
-        await self._routes[scope["path"]]()(scope, receive, send)
+        await self._routes[scope["path"]](scope)(scope, receive, send)
 
     def healthz(self) -> Response:
         """Liveness: 503 when hung calls hold every slot for too long, or the replica is crash-looping."""
@@ -41,6 +44,14 @@ class Probes:
         body = {"status": status} if workers is None else {"status": status, "workers": workers}
         return JSONResponse(body, 200 if status == "ready" else 503)
 
-    def metrics(self) -> Response:
-        """Every metric, in Prometheus' text format."""
+    def metrics(self, openmetrics_format: bool = False) -> Response:
+        """Every metric, in Prometheus' text format, or in OpenMetrics' (which carries the latency's exemplars: the
+        trace ids of sampled requests) when `openmetrics_format`."""
+        if openmetrics_format:
+            return Response(openmetrics.generate_latest(self.registry), media_type=openmetrics.CONTENT_TYPE_LATEST)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _accepts_openmetrics(scope: Scope) -> bool:
+    """Whether the request's `Accept` names OpenMetrics (as Prometheus' scrapes do)."""
+    return any(name == b"accept" and OPENMETRICS in value for name, value in scope["headers"])

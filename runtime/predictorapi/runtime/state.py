@@ -34,6 +34,7 @@ from predictorapi.runtime.settings import RuntimeSettings
 
 if TYPE_CHECKING:
     from predictorapi.models.client import ModelCache
+    from predictorapi.tracing.serving import Tracing
 
 log = logging.getLogger("predictorapi.runtime")
 
@@ -88,6 +89,8 @@ class RuntimeState:
     model_loader: ModelLoader | None = field(default=None, repr=False)
     post_predict: PostPredict | None = None
     """The queue running the predictor's `post_predict` after responses, when it defines one."""
+    tracing: Tracing | None = None
+    """This process's tracing (predictorapi.tracing), when an OTLP endpoint turns it on."""
 
     @property
     def ready(self) -> bool:
@@ -148,21 +151,26 @@ async def serving(state: RuntimeState, predictor: object | type | None) -> Async
             state.post_predict.stop()
         if state.models is not None:
             await asyncio.to_thread(state.models.stop)
+        if state.tracing is not None:
+            await asyncio.to_thread(state.tracing.shutdown)
 
 
 def install(state: RuntimeState, predictor: object) -> None:
     """Make `predictor` the one requests call (on the event loop's thread); the state becomes ready."""
-    settings = state.settings
+    settings, tracing = state.settings, state.tracing
     interface = inspect_predictor(type(predictor))
     state.interface = interface
     if state.model_loader is not None:
         check_models(type(predictor))
-        state.model_loader.target = predictor.load_model  # type: ignore[attr-defined]
+        load = predictor.load_model  # type: ignore[attr-defined]
+        state.model_loader.target = load if tracing is None else tracing.loader(load)
     invoke = make_invoke(predictor, interface, state.executor)
+    if tracing is not None:
+        invoke = tracing.invoke(invoke)
     # A batch is one predict call: the versions it gets are pinned for the call (not for one of its requests).
     batched = scoped_invoke(invoke, state.models.request_scope) if state.models is not None else invoke
     state.batcher = make_batcher(batched, interface, settings=settings, metrics=state.metrics,
-                                 limiter=state.limiter)
+                                 limiter=state.limiter, batcher=Batcher if tracing is None else tracing.batcher)
     if interface.post_predict_wants is not None:
         state.post_predict = PostPredict(predictor.post_predict, interface.post_predict_wants,  # type: ignore
                                          state.metrics.post_predict, settings.api_name,
