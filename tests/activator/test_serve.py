@@ -4,6 +4,8 @@ request loads it and is answered, the runtime stops again after `idleSeconds`.""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import textwrap
 import threading
@@ -160,6 +162,59 @@ def test_serve_cli_with_min_replicas_zero(tmp_path: Path) -> None:
         assert inits(count) == 2
     finally:
         stop(proc)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux `/proc`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # it ended while we looked
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie does not)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_to_serve_at_zero_stops_the_runtime_it_started(tmp_path: Path) -> None:
+    """uvicorn raises the SIGTERM it caught again once it has served: the runtime must be stopped before that (at
+    lifespan shutdown), not after, or it outlives `predictorapi serve` as an orphan."""
+    (tmp_path / "predictor.py").write_text(textwrap.dedent(COUNTING_PREDICTOR))
+    (tmp_path / "predictorapi.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "serving.predictorapi.dev/v1alpha1", "kind": "PredictorAPI", "metadata": {"name": "parked"},
+        "spec": {"predictor": {"image": "x", "path": "predictor.py", "config": {"inits": str(tmp_path / "inits")}},
+                 "autoscaling": {"minReplicas": 0, "maxReplicas": 1, "idleSeconds": 300}},
+    }))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([*CLI, "serve", str(tmp_path), "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    output = Output(proc)
+    runtimes: list[int] = []
+    try:
+        wait_for(lambda: proc.poll() is not None or not refuses(url), "serve to listen", 120)
+        assert httpx.post(url + "/", json={}, timeout=HANG_GUARD).json() == {"ok": True}  # a cold start
+        runtimes = children(proc.pid)
+        assert len(runtimes) == 1, (runtimes, str(output))
+        proc.terminate()
+        assert proc.wait(timeout=HANG_GUARD) is not None
+        wait_for(lambda: not alive(runtimes[0]), "the runtime to end with serve", 30)
+        assert "runtime stopped" in str(output)
+    finally:
+        stop(proc)
+        for pid in runtimes:  # never leave one behind, even when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 class Output:

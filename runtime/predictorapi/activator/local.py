@@ -53,6 +53,7 @@ class LocalRuntime:
                     **settings_env(values)}
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self._closed = False
         self._stopping = False
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -71,7 +72,7 @@ class LocalRuntime:
 
     async def ensure_started(self) -> None:
         async with self._lock:  # a stop in progress finishes (the port is free again) before a start
-            if self.running:
+            if self.running or self._closed:
                 return
             self.starts += 1
             log.info("scaled to zero: starting the runtime on %s (start %d)", self.url, self.starts)
@@ -112,6 +113,12 @@ class LocalRuntime:
             self.process = None
             log.info("scaled to zero: runtime stopped")
 
+    async def close(self) -> None:
+        """Stop the runtime for good: the server is shutting down, and a request arriving meanwhile must not start
+        another (it would outlive this process)."""
+        self._closed = True
+        await self.stop()
+
     def idle(self) -> bool:
         activator = self.activator
         return (activator.held == 0 and activator.in_flight == 0
@@ -146,7 +153,7 @@ async def serve_local(local: LocalRuntime, server: uvicorn.Server) -> None:
         await server.serve()
     finally:
         watcher.cancel()
-        await local.stop()
+        await local.close()
 
 
 def run_local(settings: Mapping[str, object], api: str, host: str, port: int, idle_seconds: float,
@@ -155,7 +162,10 @@ def run_local(settings: Mapping[str, object], api: str, host: str, port: int, id
 
     async def main() -> None:
         local = local_scale_to_zero(settings, api, idle_seconds, cold_start_timeout)
-        server = uvicorn.Server(uvicorn.Config(ActivatorApp(local.activator), host=host, port=port,
+        # The runtime stops at lifespan shutdown: after `serve()` returns, uvicorn raises the SIGTERM/SIGINT it caught
+        # again, which ends this process before a `finally` could stop its child.
+        app = ActivatorApp(local.activator, on_shutdown=local.close)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                log_config=None, access_log=False, lifespan="on"))
         log.info("%s scaled to zero: listening on http://%s:%d; the predictor starts on the first request and "
                  "stops after %gs without one", api, host, port, idle_seconds)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,10 +35,12 @@ RETRY_AFTER_TIMED_OUT = 5
 
 
 class ActivatorApp:
-    """ASGI app over one `Activator`; starts its readiness poller on lifespan startup."""
+    """ASGI app over one `Activator`; starts its readiness poller on lifespan startup, and stops it (then runs
+    `on_shutdown`, if given) on lifespan shutdown."""
 
-    def __init__(self, activator: Activator) -> None:
+    def __init__(self, activator: Activator, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
         self.activator = activator
+        self.on_shutdown = on_shutdown
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -56,6 +59,8 @@ class ActivatorApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.activator.stop()
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
