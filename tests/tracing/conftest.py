@@ -1,5 +1,6 @@
 """Fixtures: a loopback OTLP receiver, and the runtime served for real (`python -m predictorapi`, one process per
-configuration: OpenTelemetry's global tracer provider can be set once per process) with tracing on."""
+configuration: OpenTelemetry's global tracer provider can be set once per process) with tracing on; the sync
+predictor most tests serve (it opens a span of its own and logs), and the `traceresponse` header read back."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from support.otlp import Receiver, otlp_receiver
 from support.processes import REPO, free_port, stop, wait_ready
@@ -56,4 +58,33 @@ def runtime(folder: Path, source: str, receiver: Receiver | None, **env: str) ->
         stop(proc)
 
 
-Serve = Callable[..., Served]
+SYNC = """
+    import logging
+
+    from opentelemetry import trace
+
+
+    class PythonPredictor:
+        def __init__(self, config):
+            self.tracer = trace.get_tracer("user")
+
+        def predict(self, payload):
+            with self.tracer.start_as_current_span("user work"):
+                logging.getLogger("user").info("predicting")
+                return {"echo": payload}
+"""
+
+
+def traceresponse(response: httpx.Response) -> tuple[str, str, bool]:
+    """(trace id, span id, sampled flag) of the response's `traceresponse` header (Level 2: a new trace id also
+    has the `random` flag, 0x02)."""
+    version, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
+    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16 and len(flags) == 2
+    return trace_id, span_id, bool(int(flags, 16) & 1)
+
+
+@pytest.fixture(scope="module")
+def sync_runtime(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Served]:
+    with runtime(tmp_path_factory.mktemp("sync"), SYNC, receiver) as served:
+        yield served
+

@@ -11,14 +11,7 @@ import httpx
 import pytest
 from support.otlp import Receiver
 
-from .conftest import Served, runtime
-from .test_request_spans import SYNC, traceresponse
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Served]:
-    with runtime(tmp_path_factory.mktemp("plain"), SYNC, receiver) as served:
-        yield served
+from .conftest import SYNC, Served, runtime, traceresponse
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +29,9 @@ def logged(served: Served, text: str, timeout: float = 5.0) -> list[str]:
     return lines
 
 
-def test_the_plain_access_line_ends_with_the_trace_and_span_ids(plain: Served) -> None:
-    trace_id, span_id, _ = traceresponse(httpx.post(f"{plain.url}/predict", json={}))
-    [line] = logged(plain, f"trace_id={trace_id}")
+def test_the_plain_access_line_ends_with_the_trace_and_span_ids(sync_runtime: Served) -> None:
+    trace_id, span_id, _ = traceresponse(httpx.post(f"{sync_runtime.url}/predict", json={}))
+    [line] = logged(sync_runtime, f"trace_id={trace_id}")
     assert "INFO predictorapi.access" in line and "POST /predict 200" in line
     assert line.endswith(f" trace_id={trace_id} span_id={span_id}")
 
@@ -52,14 +45,14 @@ def test_json_lines_carry_the_trace_and_span_ids(json_lines: Served) -> None:
     assert records["predictorapi.access"]["status"] == 200
 
 
-def test_openmetrics_shows_the_trace_id_as_the_latencys_exemplar(plain: Served) -> None:
-    trace_id, _, _ = traceresponse(httpx.post(f"{plain.url}/predict", json={}))
-    metrics = httpx.get(f"{plain.url}/metrics", headers={
+def test_openmetrics_shows_the_trace_id_as_the_latencys_exemplar(sync_runtime: Served) -> None:
+    trace_id, _, _ = traceresponse(httpx.post(f"{sync_runtime.url}/predict", json={}))
+    metrics = httpx.get(f"{sync_runtime.url}/metrics", headers={
         "Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"})
     assert metrics.headers["content-type"].startswith("application/openmetrics-text")
     assert metrics.text.endswith("# EOF\n")
     exemplars = [line for line in metrics.text.splitlines()
                  if line.startswith("predictorapi_request_duration_seconds_bucket") and " # {" in line]
     assert any(f'trace_id="{trace_id}"' in line for line in exemplars), exemplars
-    plain_text = httpx.get(f"{plain.url}/metrics")
+    plain_text = httpx.get(f"{sync_runtime.url}/metrics")
     assert plain_text.headers["content-type"].startswith("text/plain") and " # {" not in plain_text.text

@@ -17,23 +17,7 @@ import yaml
 from support.otlp import Receiver, Span
 from support.processes import CLI, REPO, free_port, stop, wait_ready
 
-from .conftest import Served, runtime
-
-SYNC = """
-    import logging
-
-    from opentelemetry import trace
-
-
-    class PythonPredictor:
-        def __init__(self, config):
-            self.tracer = trace.get_tracer("user")
-
-        def predict(self, payload):
-            with self.tracer.start_as_current_span("user work"):
-                logging.getLogger("user").info("predicting")
-                return {"echo": payload}
-"""
+from .conftest import SYNC, Served, runtime, traceresponse
 
 ASYNC = SYNC.replace("def predict", "async def predict")
 
@@ -64,14 +48,6 @@ CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
-def traceresponse(response: httpx.Response) -> tuple[str, str, bool]:
-    """(trace id, span id, sampled flag) of the response's `traceresponse` header (Level 2: a new trace id also
-    has the `random` flag, 0x02)."""
-    version, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
-    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16 and len(flags) == 2
-    return trace_id, span_id, bool(int(flags, 16) & 1)
-
-
 def tree(spans: list[Span]) -> dict[str, list[str]]:
     """Each span's name -> the sorted names of its children (the spans of one trace)."""
     by_id = {s.span_id: s for s in spans}
@@ -86,12 +62,6 @@ def one(spans: list[Span], name: str) -> Span:
     found = [s for s in spans if s.name == name]
     assert len(found) == 1, (name, [s.name for s in spans])
     return found[0]
-
-
-@pytest.fixture(scope="module")
-def sync_runtime(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Served]:
-    with runtime(tmp_path_factory.mktemp("sync"), SYNC, receiver) as served:
-        yield served
 
 
 @pytest.fixture(scope="module")
