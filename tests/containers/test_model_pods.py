@@ -13,6 +13,7 @@ import httpx
 import pytest
 from support import containers
 from support.containers import REPO, Podman
+from support.otlp import otlp_receiver
 from support.played_pods import pod_status, wait_failed
 from support.processes import free_port
 from support.s3 import S3, s3_server
@@ -47,12 +48,15 @@ def credentials(podman: Podman, s3: S3) -> Iterator[str]:
         yield name
 
 
-def _deployment(runtime_image: str, claim: str, credentials: str, uri: str | None = None) -> dict[str, Any]:
+def _deployment(runtime_image: str, claim: str, credentials: str, uri: str | None = None,
+                tracing: dict[str, Any] | None = None) -> dict[str, Any]:
     manifest = containers.load_manifest(EXAMPLE)
     manifest["spec"]["model"]["cache"]["claimName"] = claim
     manifest["spec"]["model"]["secretRef"]["name"] = credentials
     if uri:
         manifest["spec"]["model"]["uri"] = uri
+    if tracing:
+        manifest["spec"].setdefault("monitoring", {})["tracing"] = tracing
     return containers.render(manifest, runtime_image)
 
 
@@ -99,3 +103,27 @@ def test_a_model_that_does_not_exist_ends_with_its_reason(
     assert reason == "ModelDownloadFailed"
     assert shown.startswith(f"{MODEL_CONTAINER}: ModelDownloadFailed: s3://models/no-such-model/"), shown
     assert s3.secret_key not in message + logs
+
+
+def test_a_traced_pod_exports_its_download_and_its_requests_spans(
+        podman: Podman, container_work: Path, example_image: Callable[[str], str], runtime_image: str, s3: S3,
+        claim: str, credentials: str) -> None:
+    """`monitoring.tracing` in a real pod (the runtime image's tracing extra, the operator's `OTEL_*` environment):
+    `fetch-model` is a span of its own, and a request is a server span with `predict` and `encode` under it, all
+    exported to an OTLP receiver on the host's loopback under the API's name."""
+    image = {IMAGE: example_image("s3-model")}
+    with otlp_receiver() as receiver:
+        deployment = _deployment(runtime_image, claim, credentials,
+                                 tracing={"endpoint": receiver.url, "sampleRatio": 1})
+        with containers.played(podman, container_work, deployment, free_port(), image, "s3-model-traced") as pod:
+            pod.wait_ready(HANG_GUARD_S)
+            answer = httpx.post(f"{pod.url}/", json={"text": "great and fast"}, timeout=60)
+            assert answer.status_code == 200, answer.text
+            trace_id = answer.headers["traceresponse"].split("-")[1]
+            spans = receiver.trace(trace_id, 3, timeout=HANG_GUARD_S)
+        [fetch] = receiver.named("predictorapi fetch-model")
+    assert (fetch.service, fetch.attributes["process.exit.code"], fetch.status_code) == ("s3-model", 0, 0)
+    by_id = {span.span_id: span for span in spans}
+    assert sorted((span.name, by_id[span.parent_id].name if span.parent_id in by_id else None) for span in spans) \
+        == [("POST /", None), ("encode", "POST /"), ("predict", "POST /")], spans
+    assert {span.service for span in spans} == {"s3-model"}
