@@ -68,11 +68,11 @@ def test_the_direct_access_line_is_the_line_logging_writes(restore_logging: None
     access = AccessLog()
     token = request_id_var.set("req-1")
     try:
-        access.write("POST", "/x\\n", 200, 1.5, "req-1")  # direct: only the runtime's handler listens
+        access.write("POST", "/x\n", 200, 0.0015, "req-1")  # direct: only the runtime's handler listens
         capture = logging.Handler()
         capture.emit = lambda record: None  # a second handler: the record goes through logging
         logging.getLogger().addHandler(capture)
-        access.write("POST", "/x\\n", 200, 1.5, "req-1")
+        access.write("POST", "/x\n", 200, 0.0015, "req-1")
         logging.getLogger().removeHandler(capture)
     finally:
         request_id_var.reset(token)
@@ -94,7 +94,7 @@ def test_the_direct_access_line_is_the_line_logging_writes(restore_logging: None
 def test_the_access_log_goes_through_logging_when_the_runtime_did_not_configure_it(
         caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="predictorapi.access"):
-        AccessLog().write("GET", "/healthz", 200, 0.25, "abc")
+        AccessLog().write("GET", "/healthz", 200, 0.00025, "abc")
     [record] = [r for r in caplog.records if r.name == "predictorapi.access"]
     assert record.getMessage() == "GET /healthz 200 0.25ms"
     assert (record.method, record.path, record.status, record.duration_ms) == ("GET", "/healthz", 200, 0.25)

@@ -41,6 +41,44 @@ async def test_calls_run_in_order_and_every_one_is_answered() -> None:
         pool.shutdown()
 
 
+async def idle(pool: PredictPool, size: int) -> None:
+    """Wait until every thread of the pool sleeps (the state every call after a quiet spell finds)."""
+    while len(pool._sleeping) < size:
+        await asyncio.sleep(0.01)
+
+
+async def test_an_idle_pool_wakes_a_thread_for_each_burst_of_calls() -> None:
+    pool = PredictPool(4)
+    try:
+        for burst in range(3):
+            await idle(pool, 4)
+            calls = [pool.start(lambda n=n, burst=burst: n + burst) for n in range(10)]
+            assert await asyncio.wait_for(asyncio.gather(*(c.future for c in calls)), HANG_GUARD_S) == [
+                n + burst for n in range(10)]
+    finally:
+        pool.shutdown()
+
+
+async def test_calls_never_wait_behind_a_blocking_one_while_a_thread_is_free() -> None:
+    """Calls queued together, each blocking until all of them run: every one gets a thread of its own."""
+    pool = PredictPool(4)
+    try:
+        await idle(pool, 4)
+        together = threading.Barrier(4, timeout=HANG_GUARD_S)
+        calls = [pool.start(together.wait) for _ in range(4)]
+        assert sorted(await asyncio.wait_for(asyncio.gather(*(c.future for c in calls)), HANG_GUARD_S)) == [0, 1, 2, 3]
+        await idle(pool, 4)
+        release = threading.Event()
+        blocked = pool.start(lambda: release.wait(HANG_GUARD_S))
+        quick = pool.start(lambda: "quick")
+        assert await asyncio.wait_for(quick.future, HANG_GUARD_S) == "quick"
+        assert not blocked.future.done()
+        release.set()
+        assert await blocked.future is True
+    finally:
+        pool.shutdown()
+
+
 async def test_a_queued_call_is_dropped_and_never_runs_a_running_one_tells_when_it_is_over(pool: PredictPool) -> None:
     release, ran = threading.Event(), []
     running = pool.start(lambda: (ran.append("first"), release.wait(HANG_GUARD_S)))

@@ -20,10 +20,11 @@ def json_lines(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> 
         yield served
 
 
-def logged(served: Served, text: str, timeout: float = 5.0) -> list[str]:
-    """The log lines containing `text`, once there is one (lines are written every 50 ms)."""
+def logged(served: Served, text: str, count: int = 1, timeout: float = 5.0) -> list[str]:
+    """The log lines containing `text`, once there are `count` (lines are written every 50 ms: a request's lines
+    may be written in two goes)."""
     deadline = time.monotonic() + timeout
-    while not (lines := [line for line in served.log_text().splitlines() if text in line]):
+    while len(lines := [line for line in served.log_text().splitlines() if text in line]) < count:
         assert time.monotonic() < deadline, f"no log line with {text}"
         time.sleep(0.05)
     return lines
@@ -38,7 +39,7 @@ def test_the_plain_access_line_ends_with_the_trace_and_span_ids(sync_runtime: Se
 
 def test_json_lines_carry_the_trace_and_span_ids(json_lines: Served) -> None:
     trace_id, span_id, _ = traceresponse(httpx.post(f"{json_lines.url}/predict", json={}))
-    records = {record["logger"]: record for record in map(json.loads, logged(json_lines, trace_id))}
+    records = {record["logger"]: record for record in map(json.loads, logged(json_lines, trace_id, 2))}
     assert set(records) == {"user", "predictorapi.access"}
     for record in records.values():
         assert (record["trace_id"], record["span_id"]) == (trace_id, span_id)

@@ -30,11 +30,17 @@ class Deadlines:
         self.timeout_s = timeout_s
         self._live: OrderedDict[Deadline, None] = OrderedDict()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> Deadline:
-        """The current task's deadline, from now: past it, the task is cancelled (see :meth:`finish`)."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
+        """The current task's deadline, from now: past it, the task is cancelled (see :meth:`finish`). The loop is
+        the last request's, unless it runs no task now (asking for the running loop costs a system call on Python
+        3.11)."""
+        loop = self._loop
+        task = asyncio.current_task(loop) if loop is not None else None
+        if task is None:
+            self._loop = loop = asyncio.get_running_loop()
+            task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline needs a running task")
         deadline = Deadline(task, loop.time() + self.timeout_s)

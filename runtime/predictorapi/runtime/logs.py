@@ -16,6 +16,7 @@ import re
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TextIO
@@ -25,6 +26,8 @@ trace_var: ContextVar[tuple[str, str] | None] = ContextVar("predictorapi_trace",
 """(trace id, span id) of the sampled request being served, when tracing is on (set by predictorapi.tracing)."""
 
 ACCESS_LOGGER = "predictorapi.access"
+AccessEntry = tuple[float, str, str, int, float, str | None, tuple[str, str] | None]
+"""An access line's values, queued: time, method, path, status, seconds, request id, (trace id, span id)."""
 LATER_LINE_SIZE = 128
 """What a line buffered unformatted counts towards a handler's `max_buffer` (about an access line's length)."""
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -92,9 +95,8 @@ class BufferedLineHandler(logging.Handler):
         self.stream = stream
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
-        self._lines: list[str | tuple[Callable[[Any], str], Any]] = []
-        self._size = 0
-        self._buffer_lock = threading.Lock()  # guards _lines and _size (held only to append or swap)
+        self._lines: deque[str | tuple[Callable[[Any], str], Any]] = deque()  # appended without a lock
+        self._size = 0  # of the lines appended since the last write: a trigger, approximate across threads
         self._write_lock = threading.Lock()  # one writer at a time, so that lines stay in order
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_periodically, name="log-writer", daemon=True)
@@ -111,29 +113,26 @@ class BufferedLineHandler(logging.Handler):
 
     def append(self, line: str, urgent: bool = False) -> None:
         """Buffer one formatted line (without its newline); `urgent` writes it out now."""
-        with self._buffer_lock:
-            self._lines.append(line)
-            self._size += len(line)
-            full = self._size > self.max_buffer
-        if urgent or full:
+        self._lines.append(line)
+        self._size += len(line)
+        if urgent or self._size > self.max_buffer:
             self.flush()
 
     def append_later(self, format_line: Callable[[Any], str], entry: Any) -> None:
         """Buffer a line to be formatted when it is written (`format_line(entry)`, off the caller's path)."""
-        with self._buffer_lock:
-            self._lines.append((format_line, entry))
-            self._size += LATER_LINE_SIZE
-            full = self._size > self.max_buffer
-        if full:
+        self._lines.append((format_line, entry))
+        self._size += LATER_LINE_SIZE
+        if self._size > self.max_buffer:
             self.flush()
 
     def flush(self) -> None:
         """Write every buffered line."""
         with self._write_lock:
-            with self._buffer_lock:
-                lines, self._lines, self._size = self._lines, [], 0
-            if lines:
-                text = "\n".join([line if type(line) is str else line[0](line[1]) for line in lines])
+            self._size = 0
+            lines, take = self._lines, self._lines.popleft
+            taken = [take() for _ in range(len(lines))]  # lines appended meanwhile wait for the next write
+            if taken:
+                text = "\n".join([line if type(line) is str else line[0](line[1]) for line in taken])
                 try:
                     self.stream.write(text + "\n")
                     self.stream.flush()
@@ -166,6 +165,23 @@ class _SecondClock:
         return self._text
 
 
+class _MillisecondClock(_SecondClock):
+    """`asctime` as `logging.Formatter` writes it (the time format, a comma, the milliseconds), computed once per
+    millisecond: an access log writes many lines in each."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._millisecond = -1
+        self._stamp = ""
+
+    def text(self, now: float) -> str:
+        millisecond = int(now * 1000)
+        if millisecond != self._millisecond:
+            self._millisecond = millisecond
+            self._stamp = f"{super().text(now)},{int((now - int(now)) * 1000):03d}"
+        return self._stamp
+
+
 class AccessLog:
     """The access line of a request, as the `predictorapi.access` logger would write it.
 
@@ -177,24 +193,23 @@ class AccessLog:
 
     def __init__(self) -> None:
         self.logger = logging.getLogger(ACCESS_LOGGER)
-        self._plain_clock = _SecondClock("%Y-%m-%d %H:%M:%S")
+        self._plain_clock = _MillisecondClock("%Y-%m-%d %H:%M:%S")
         self._json_clock = _SecondClock(JSON_TIME_FORMAT)
 
-    def enabled(self) -> bool:
-        """Whether an access line would be logged at all."""
-        return self.logger.isEnabledFor(logging.INFO)
-
-    def write(self, method: str, path: str, status: int, duration_ms: float, request_id: str | None,
+    def write(self, method: str, path: str, status: int, seconds: float, request_id: str | None,
               trace: tuple[str, str] | None = None) -> None:
-        """Log one request (`method` and `path` already escaped with :func:`escape_field`); a traced request's
-        `trace` (trace id, span id) ends a plain line (` trace_id=... span_id=...`), or goes in JSON's keys. The
-        line is formatted when it is written out (the request path only queues it)."""
+        """Log one request, if the access log is enabled: `method` and `path` as received (escaped with
+        :func:`escape_field` in the line), its duration in `seconds` (milliseconds, to 2 decimals, in the line); a
+        traced request's `trace` (trace id, span id) ends a plain line (` trace_id=... span_id=...`), or goes in
+        JSON's keys. The line is formatted when it is written out: the request path only queues its values."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
         handler = self._direct_handler()
         if handler is None:
-            self._log(method, path, status, duration_ms, trace)
+            self._log(escape_field(method), escape_field(path), status, round(seconds * 1000, 2), trace)
             return
         format_line = self._json_line if isinstance(handler.formatter, JsonFormatter) else self._plain_line
-        handler.append_later(format_line, (time.time(), method, path, status, duration_ms, request_id, trace))
+        handler.append_later(format_line, (time.time(), method, path, status, seconds, request_id, trace))
 
     def _log(self, method: str, path: str, status: int, duration_ms: float, trace: tuple[str, str] | None) -> None:
         """The access line through `logging` (a handler other than the runtime's would receive it)."""
@@ -206,17 +221,18 @@ class AccessLog:
         self.logger.info("%s %s %s %.2fms trace_id=%s span_id=%s", method, path, status, duration_ms, *trace,
                          extra=extra)
 
-    def _plain_line(self, entry: tuple[float, str, str, int, float, str | None, tuple[str, str] | None]) -> str:
+    def _plain_line(self, entry: AccessEntry) -> str:
         """The line the plain formatter gives (PLAIN_FORMAT)."""
-        now, method, path, status, duration_ms, request_id, trace = entry
-        msecs = int((now - int(now)) * 1000)
+        now, method, path, status, seconds, request_id, trace = entry
         traced = "" if trace is None else f" trace_id={trace[0]} span_id={trace[1]}"
-        return (f"{self._plain_clock.text(now)},{msecs:03d} INFO {ACCESS_LOGGER} [{request_id}] "
-                f"{method} {path} {status} {duration_ms:.2f}ms{traced}")
+        # `:.2f` of the milliseconds is the text of `round(ms, 2)` that `_log` formats: both round the same value.
+        return (f"{self._plain_clock.text(now)} INFO {ACCESS_LOGGER} [{request_id}] "
+                f"{escape_field(method)} {escape_field(path)} {status} {seconds * 1000:.2f}ms{traced}")
 
-    def _json_line(self, entry: tuple[float, str, str, int, float, str | None, tuple[str, str] | None]) -> str:
+    def _json_line(self, entry: AccessEntry) -> str:
         """The line :class:`JsonFormatter` gives."""
-        now, method, path, status, duration_ms, request_id, trace = entry
+        now, method, path, status, seconds, request_id, trace = entry
+        method, path, duration_ms = escape_field(method), escape_field(path), round(seconds * 1000, 2)
         line: dict[str, object] = {"time": self._json_clock.text(now), "level": "INFO", "logger": ACCESS_LOGGER,
                                    "message": f"{method} {path} {status} {duration_ms:.2f}ms"}
         if request_id:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictorapi.runtime.codec import JSONBody
-from predictorapi.runtime.logs import AccessLog, escape_field, request_id_var
+from predictorapi.runtime.logs import AccessLog, request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -84,10 +84,7 @@ def access_line(access_log: AccessLog, scope: Scope, status: int, started: float
                 trace: tuple[str, str] | None = None) -> None:
     """Log the request's access line (its method, path, status and duration since `started`, and a traced
     request's trace and span ids), if enabled."""
-    if access_log.enabled():
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        access_log.write(escape_field(scope["method"]), escape_field(scope["path"]), status, duration_ms, request_id,
-                         trace)
+    access_log.write(scope["method"], scope["path"], status, time.perf_counter() - started, request_id, trace)
 
 
 class RequestIdMiddleware:

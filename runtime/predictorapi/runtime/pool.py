@@ -1,19 +1,20 @@
 """The thread pool that runs sync `predict` calls (and the steps of sync streams) off the event loop.
 
-:class:`PredictPool` is a `concurrent.futures.Executor` whose fast path, :meth:`PredictPool.start`, hands
-a call to a thread and its result back to the loop with nothing but a queue put and, for the calls that end
-while the loop has not yet taken earlier outcomes, nothing more (:class:`Outcomes`: one `call_soon_threadsafe`
-per batch): no `concurrent.futures.Future` (a condition variable per call) chained to an asyncio future, as
-`run_in_executor` does. The threads are started up front, so a call never waits for
-one to be created, and are named `predict_N` (the server looks for them at exit).
+:class:`PredictPool` is a `concurrent.futures.Executor` whose fast path, :meth:`PredictPool.start`, hands a call to
+a thread with a queue append (the threads are woken once per pass of the event loop, and no more of them than the
+queue needs) and its result back to the loop with nothing more, for the calls that end while the loop has not yet
+taken earlier outcomes (:class:`Outcomes`: one `call_soon_threadsafe` per batch): no `concurrent.futures.Future`
+(a condition variable per call) chained to an asyncio future, as `run_in_executor` does, and no thread woken per
+call. The threads are started up front, so a call never waits for one to be created, and are named `predict_N`
+(the server looks for them at exit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -102,13 +103,24 @@ class Outcomes:
 
 
 class PredictPool(Executor):
-    """`size` threads running calls from one queue, in order."""
+    """`size` threads running calls from one queue, in order, woken no more than the queue needs.
+
+    A queued call wakes a sleeping thread only when no thread is *spinning* (awake and not inside a call), and a
+    thread that takes a call while more are queued wakes the next one if none is spinning: whenever calls wait,
+    at least one awake thread is free to take them (so a call never waits behind one that blocks), but a burst of
+    short calls is run by the few threads already awake, not handed out to as many threads, each of which would
+    wake only to wait for the interpreter lock (Go's scheduler keeps the same invariant for its spinning threads).
+    """
 
     def __init__(self, size: int) -> None:
         self.lock = threading.Lock()
-        """Guards each call's started/dropped/done state (held for a few instructions at a time)."""
-        self._queue: queue.SimpleQueue[PoolCall | _Submitted | None] = queue.SimpleQueue()
+        """Guards the queue, the spinning count and each call's started/dropped/done state (held for a few
+        instructions at a time)."""
+        self._calls: deque[PoolCall | _Submitted | None] = deque()
+        self._sleeping: list[threading.Lock] = []  # one held lock per sleeping thread: releasing it wakes the thread
+        self._spinning = size  # every thread starts awake, and sleeps once it finds the queue empty
         self._shutdown = False
+        self._waking = False
         self._outcomes: Outcomes | None = None  # bound to the loop of the first call
         self._threads = [threading.Thread(target=self._work, name=f"{THREAD_PREFIX}_{index}", daemon=True)
                          for index in range(size)]
@@ -116,14 +128,23 @@ class PredictPool(Executor):
             thread.start()
 
     def start(self, fn: Callable[[], Any]) -> PoolCall:
-        """Queue `fn()` for a thread (on the event loop); await the returned call's `future` for its result."""
+        """Queue `fn()` for a thread (on the event loop); await the returned call's `future` for its result.
+
+        Every call is started from the event loop of the first (the server's: asking for the running loop costs a
+        system call on Python 3.11). The threads are woken once the loop has queued the calls that the requests
+        it is handling now start (:meth:`_wake`, next in its ready queue), not for each call: a thread woken at
+        once would take the CPU from the loop only to wait for the interpreter lock it holds."""
         if self._shutdown:
             raise RuntimeError("the predict pool is shut down")
-        outcomes, loop = self._outcomes, asyncio.get_running_loop()
-        if outcomes is None or outcomes.loop is not loop:
-            outcomes = self._outcomes = Outcomes(loop)
+        outcomes = self._outcomes
+        if outcomes is None:
+            outcomes = self._outcomes = Outcomes(asyncio.get_running_loop())
         call = PoolCall(self, fn, outcomes)
-        self._queue.put(call)
+        with self.lock:
+            self._calls.append(call)
+        if not self._waking:
+            self._waking = True
+            outcomes.loop.call_soon(self._wake)
         return call
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -131,26 +152,64 @@ class PredictPool(Executor):
         if self._shutdown:
             raise RuntimeError("the predict pool is shut down")
         task = _Submitted(fn, args, kwargs)
-        self._queue.put(task)
+        self._put(task)
         return task.future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the threads once the queue is empty (`cancel_futures`: drop what has not started)."""
         self._shutdown = True
         if cancel_futures:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    _cancel(self._queue.get_nowait())
+            with self.lock:
+                dropped = [item for item in self._calls if item is not None]
+                self._calls.clear()
+            for item in dropped:
+                _cancel(item)
         for _ in self._threads:
-            self._queue.put(None)
+            self._put(None)
         if wait:
             for thread in self._threads:
                 thread.join()
 
+    def _wake(self) -> None:
+        """Wake a thread for the calls queued, unless one is awake and free to take them (on the loop)."""
+        self._waking = False
+        with self.lock:
+            if self._calls and self._spinning == 0 and self._sleeping:
+                self._spinning = 1
+                self._sleeping.pop().release()
+
+    def _put(self, item: PoolCall | _Submitted | None) -> None:
+        with self.lock:
+            self._calls.append(item)
+            if self._spinning == 0 and self._sleeping:
+                self._spinning = 1
+                self._sleeping.pop().release()
+
     def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
+        wake = threading.Lock()
+        wake.acquire()
+        while True:
+            with self.lock:
+                if not self._calls:
+                    self._spinning -= 1
+                    self._sleeping.append(wake)
+                    item: PoolCall | _Submitted | None = None
+                    sleep = True
+                else:
+                    item, sleep = self._calls.popleft(), False
+                    self._spinning -= 1
+                    if self._calls and self._spinning == 0 and self._sleeping:
+                        self._spinning = 1
+                        self._sleeping.pop().release()
+            if sleep:
+                wake.acquire()  # whoever released it counted this thread as spinning again
+                continue
+            if item is None:
+                return
             item.run()
             del item  # do not keep the last call's arguments and result alive while idle
+            with self.lock:
+                self._spinning += 1
 
 
 class _Submitted:
