@@ -137,6 +137,8 @@ class JSONBody(Response):
 
 def encode_result(result: Any) -> Response:
     """Turn `predict`'s return value into a response: JSON, text, bytes or a Response as is."""
+    if type(result) is dict or type(result) is list:  # most results: no other check needed
+        return JSONBody(encode_json(result))
     if isinstance(result, Response):
         return result
     if isinstance(result, str):

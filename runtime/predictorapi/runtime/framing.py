@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from predictorapi.runtime.one_write import OneWriteCycle
 
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -46,9 +46,9 @@ def parser_refusal(error: BaseException | None) -> str | None:
     return f"ambiguous Transfer-Encoding: {message}" if "Transfer-Encoding" in message else None
 
 
-class CloseDelimitedCycle(RequestResponseCycle):
+class CloseDelimitedCycle(OneWriteCycle):
     """uvicorn's request-response cycle for an HTTP/1.0 request (never kept alive there): a response without
-    `Content-Length` goes out close-delimited instead of chunked."""
+    `Content-Length` goes out close-delimited instead of chunked (one with it, in one write)."""
 
     close_delimited = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -107,7 +108,8 @@ class ConcurrencyLimiter:
         self.busy = 0
         self.abandoned = 0
         self.wedged_since: float | None = None
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._free = max_concurrency  # run slots nobody holds
+        self._waiters: deque[asyncio.Future[None]] = deque()  # requests waiting for a slot, first come first served
         in_flight.set_function(lambda: self.admitted)
         queue_length.set_function(lambda: max(self.admitted - self.running, 0))
         if busy_slots is not None:
@@ -137,14 +139,45 @@ class ConcurrencyLimiter:
         """An admitted request has its answer."""
         self.admitted -= 1
 
+    def take(self) -> RunSlot | None:
+        """A run slot at once, when one is free and no request waits for one (else None: :meth:`acquire`)."""
+        if self._free <= 0 or self._waiters:
+            return None
+        self._free -= 1
+        return self._held()
+
     async def acquire(self) -> RunSlot:
-        """Wait for a run slot (once admitted); it counts one running request until :meth:`RunSlot.weigh`
+        """Wait for a run slot (once admitted), in turn; it counts one running request until :meth:`RunSlot.weigh`
         says how many it runs (a batch of n admitted requests takes one slot). Give it back with
         :meth:`RunSlot.finish`."""
-        await self._slots.acquire()
+        taken = self.take()
+        if taken is not None:
+            return taken
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot as it was cancelled: the next one gets it
+                self._hand_over()
+            else:
+                self._waiters.remove(waiter)
+            raise
+        return self._held()
+
+    def _held(self) -> RunSlot:
         self.busy += 1
         self.running += 1
         return RunSlot(self)
+
+    def _hand_over(self) -> None:
+        """A slot is free: to the first request waiting for one, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[RunSlot]:
@@ -168,4 +201,4 @@ class ConcurrencyLimiter:
             self.abandoned -= 1
             if not self.wedged:
                 self.wedged_since = None
-        self._slots.release()
+        self._hand_over()

@@ -174,34 +174,31 @@ class PredictPool(Executor):
         """Wake a thread for the calls queued, unless one is awake and free to take them (on the loop)."""
         self._waking = False
         with self.lock:
-            if self._calls and self._spinning == 0 and self._sleeping:
-                self._spinning = 1
-                self._sleeping.pop().release()
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """(Holding the lock.) Calls are queued and no thread is free to take them: wake one that sleeps."""
+        if self._calls and self._spinning == 0 and self._sleeping:
+            self._spinning = 1
+            self._sleeping.pop().release()
 
     def _put(self, item: PoolCall | _Submitted | None) -> None:
         with self.lock:
             self._calls.append(item)
-            if self._spinning == 0 and self._sleeping:
-                self._spinning = 1
-                self._sleeping.pop().release()
+            self._wake_one()
 
     def _work(self) -> None:
         wake = threading.Lock()
-        wake.acquire()
+        wake.acquire()  # held while the thread runs: the thread sleeps on acquiring it again
         while True:
             with self.lock:
-                if not self._calls:
-                    self._spinning -= 1
+                self._spinning -= 1  # into a call, or to sleep
+                item = self._calls.popleft() if self._calls else wake
+                if item is wake:
                     self._sleeping.append(wake)
-                    item: PoolCall | _Submitted | None = None
-                    sleep = True
                 else:
-                    item, sleep = self._calls.popleft(), False
-                    self._spinning -= 1
-                    if self._calls and self._spinning == 0 and self._sleeping:
-                        self._spinning = 1
-                        self._sleeping.pop().release()
-            if sleep:
+                    self._wake_one()  # more calls wait: a thread free to take them, in case this call blocks
+            if item is wake:
                 wake.acquire()  # whoever released it counted this thread as spinning again
                 continue
             if item is None:

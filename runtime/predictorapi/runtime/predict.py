@@ -241,7 +241,7 @@ async def _admitted(state: RuntimeState, invoke: Invoke, request: Incoming, dead
         kwargs = _for_predict(state, gathered)
         if state.batcher is not None:  # the batch takes one concurrency slot
             return _not_a_stream(await state.batcher.submit(kwargs))
-        slot = await limiter.acquire()
+        slot = limiter.take() or await limiter.acquire()
         result = await invoke(kwargs, slot)
         items = as_items(result, state.executor)
         if items is None:

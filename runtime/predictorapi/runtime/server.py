@@ -25,6 +25,7 @@ from predictorapi.contracts.termination import PREDICTOR_LOAD_FAILED, failure_me
 from predictorapi.runtime.app import create_app
 from predictorapi.runtime.framing import AmbiguousFraming, CloseDelimitedCycle, framing_refusal, parser_refusal
 from predictorapi.runtime.logs import configure_logging
+from predictorapi.runtime.one_write import OneWriteCycle
 from predictorapi.runtime.replica import METRICS_DIR_ENV, ReplicaBoard
 from predictorapi.runtime.replica_metrics import every_worker_metrics
 from predictorapi.runtime.settings import RuntimeSettings
@@ -180,8 +181,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                   else None)
         self.app = refuse or guard.app
         super().on_headers_complete()
-        if self.cycle is not None and self.cycle.scope is self.scope and self.scope["http_version"] != "1.1":
-            self.cycle.__class__ = CloseDelimitedCycle  # the same cycle, its responses framed for HTTP/1.0
+        if self.cycle is not None and self.cycle.scope is self.scope:  # the same cycle: its head and body in one write,
+            # and for HTTP/1.0 a response of unknown length close-delimited
+            self.cycle.__class__ = OneWriteCycle if self.scope["http_version"] == "1.1" else CloseDelimitedCycle
         self._body_last = now
         if self.cycle is not None and (refuse is not None or guard.draining):
             self.cycle.keep_alive = False

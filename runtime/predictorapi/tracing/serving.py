@@ -91,7 +91,10 @@ class TracedLimiter(ConcurrencyLimiter):
 
     async def acquire(self) -> RunSlot:
         """:meth:`ConcurrencyLimiter.acquire`, in a `queue` span under a recording span when it has to wait."""
-        if not self._slots.locked() or not get_current_span().is_recording():
+        taken = self.take()
+        if taken is not None:
+            return taken
+        if not get_current_span().is_recording():
             return await super().acquire()
         with self._tracer.start_as_current_span("queue"):
             return await super().acquire()
