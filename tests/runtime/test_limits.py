@@ -40,32 +40,23 @@ async def test_free_slots_are_taken_at_once_then_handed_out_first_come_first_ser
     assert limits.take() is not None and limits.take() is not None and limits.take() is None
 
 
-async def test_a_request_that_gives_up_waiting_takes_no_slot_with_it() -> None:
+@pytest.mark.parametrize("handed_first", [False, True], ids=["gave-up-then-freed", "handed-as-it-gives-up"])
+async def test_a_request_that_gives_up_waiting_takes_no_slot_with_it(handed_first: bool) -> None:
+    """Whether the slot is freed after it gave up, or handed to it just before it runs again to learn it gave up,
+    the next request in line gets the slot, and no slot is lost or made."""
     limits = limiter(1)
     held = limits.take()
     assert held is not None
     gave_up = asyncio.create_task(limits.acquire())
     after = asyncio.create_task(limits.acquire())
     await asyncio.sleep(0)
+    if handed_first:
+        held.finish()  # hands the slot to `gave_up`, which has not run since
     gave_up.cancel()
     with pytest.raises(asyncio.CancelledError):
         await gave_up
-    held.finish()
-    (await asyncio.wait_for(after, HANG_GUARD_S)).finish()
-    assert limits.take() is not None
-
-
-async def test_a_slot_handed_to_a_request_as_it_gives_up_goes_to_the_next() -> None:
-    limits = limiter(1)
-    held = limits.take()
-    assert held is not None
-    gave_up = asyncio.create_task(limits.acquire())
-    after = asyncio.create_task(limits.acquire())
-    await asyncio.sleep(0)
-    held.finish()  # hands the slot to `gave_up`, which has not run since
-    gave_up.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await gave_up
+    if not handed_first:
+        held.finish()
     (await asyncio.wait_for(after, HANG_GUARD_S)).finish()
     assert limits.take() is not None and limits.take() is None
 

@@ -137,7 +137,7 @@ class JSONBody(Response):
 
 def encode_result(result: Any) -> Response:
     """Turn `predict`'s return value into a response: JSON, text, bytes or a Response as is."""
-    if type(result) is dict or type(result) is list:  # most results: no other check needed
+    if isinstance(result, JSON_TYPES):  # first: most results, and none of them a Response, str or bytes
         return JSONBody(encode_json(result))
     if isinstance(result, Response):
         return result
@@ -145,8 +145,6 @@ def encode_result(result: Any) -> Response:
         return PlainTextResponse(result)
     if isinstance(result, bytes | bytearray | memoryview):
         return Response(bytes(result), media_type="application/octet-stream")
-    if isinstance(result, JSON_TYPES):
-        return JSONBody(encode_json(result))
     raise UnserialisableResult(f"predict returned an unsupported type: {type(result).__name__}")
 
 

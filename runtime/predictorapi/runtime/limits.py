@@ -151,8 +151,10 @@ class ConcurrencyLimiter:
         says how many it runs (a batch of n admitted requests takes one slot). Give it back with
         :meth:`RunSlot.finish`."""
         taken = self.take()
-        if taken is not None:
-            return taken
+        return taken if taken is not None else await self._wait_for_slot()
+
+    async def _wait_for_slot(self) -> RunSlot:
+        """Wait in line for the next free slot (no slot is free, or others wait for one)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:

@@ -175,10 +175,11 @@ class _MillisecondClock(_SecondClock):
         self._stamp = ""
 
     def text(self, now: float) -> str:
-        millisecond = int(now * 1000)
+        second = int(now)
+        millisecond = second * 1000 + int((now - second) * 1000)  # the milliseconds as logging computes them
         if millisecond != self._millisecond:
             self._millisecond = millisecond
-            self._stamp = f"{super().text(now)},{int((now - int(now)) * 1000):03d}"
+            self._stamp = f"{super().text(now)},{millisecond - second * 1000:03d}"
         return self._stamp
 
 

@@ -89,15 +89,12 @@ class TracedLimiter(ConcurrencyLimiter):
         super().__init__(*args, **kwargs)
         self._tracer = tracer
 
-    async def acquire(self) -> RunSlot:
-        """:meth:`ConcurrencyLimiter.acquire`, in a `queue` span under a recording span when it has to wait."""
-        taken = self.take()
-        if taken is not None:
-            return taken
+    async def _wait_for_slot(self) -> RunSlot:
+        """The wait for a run slot, in a `queue` span under a recording span."""
         if not get_current_span().is_recording():
-            return await super().acquire()
+            return await super()._wait_for_slot()
         with self._tracer.start_as_current_span("queue"):
-            return await super().acquire()
+            return await super()._wait_for_slot()
 
 
 class TracedBatcher(Batcher):
