@@ -66,7 +66,7 @@ PREDICTOR = """
 """
 
 # Answers with its pid; payload `block`: blocks the event loop (a sync wait in an async predict) until
-# config["release"] exists.
+# config["release"] exists, having written its pid to config["release"] + ".blocked".
 LOOP_BLOCKER = """
     import os
     import time
@@ -78,6 +78,10 @@ LOOP_BLOCKER = """
 
         async def predict(self, payload):
             if payload.get("block"):
+                marker = f"{self.release}.blocked"
+                with open(f"{marker}.tmp", "w") as file:
+                    file.write(str(os.getpid()))
+                os.replace(f"{marker}.tmp", marker)
                 while not os.path.exists(self.release):
                     time.sleep(0.01)
             return {"pid": os.getpid()}
@@ -105,11 +109,13 @@ def metric(url: str, name: str, **labels: str) -> float:
     raise KeyError(f"{name}{labels} not exported")
 
 
-def eventually(check, what: str) -> None:
-    """Wait until `check()` is true (a hang guard, not a timing assertion)."""
+def eventually(check, what: str, runtime: Runtime | None = None) -> None:
+    """Wait until `check()` is true (a hang guard, not a timing assertion); on failure, with `runtime`'s log."""
     deadline = time.monotonic() + HANG_GUARD
     while not check():
-        assert time.monotonic() < deadline, f"not {what} after {HANG_GUARD}s"
+        if time.monotonic() >= deadline:
+            log = f"; the runtime's log:\n{runtime.log()}" if runtime is not None else ""
+            raise AssertionError(f"not {what} after {HANG_GUARD}s{log}")
         time.sleep(0.05)
 
 
@@ -118,7 +124,10 @@ def connections_to_each_worker(url: str, stack: ExitStack, workers: int = 2,
     """`each` kept-alive connections to every one of `workers` workers, by worker pid."""
     found: dict[int, list[httpx.Client]] = defaultdict(list)
     for _ in range(400):
-        client = stack.enter_context(httpx.Client(base_url=url, timeout=HANG_GUARD))
+        # Never expired by the client (httpx drops a connection idle for 5 s and opens another, which could reach
+        # another worker): each stays with the worker it reached.
+        client = stack.enter_context(httpx.Client(base_url=url, timeout=HANG_GUARD,
+                                                  limits=httpx.Limits(keepalive_expiry=None)))
         response = client.post("/", json={})
         if response.status_code != 200:
             continue
@@ -319,7 +328,10 @@ def test_a_worker_that_stops_reporting_is_killed_and_replaced(tmp_path: Path) ->
         workers = connections_to_each_worker(runtime.url, stack, each=1)
         victim = next(iter(workers))
         blocked = pool.submit(workers[victim][0].post, "/", json={"block": True})
-        eventually(lambda: not _alive(victim), "the blocked worker killed")
+        marker = tmp_path / "release.blocked"
+        eventually(marker.exists, "the worker blocked", runtime)
+        assert int(marker.read_text()) == victim
+        eventually(lambda: not _alive(victim), "the blocked worker killed", runtime)
         assert isinstance(blocked.exception(HANG_GUARD), httpx.TransportError)
         runtime.wait_ready(HANG_GUARD)
         after = connections_to_each_worker(runtime.url, stack, each=1)
