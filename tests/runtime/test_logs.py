@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -47,6 +48,25 @@ def test_lines_from_many_threads_all_arrive_in_each_threads_order_once_closed() 
     assert len(lines) == 2000
     for t in range(4):
         assert [int(line.split()[1]) for line in lines if line.split()[0] == str(t)] == list(range(500))
+
+
+def test_the_writer_writes_each_quiet_spells_first_lines_without_a_flush() -> None:
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream)
+    try:
+        for expected in (["one"], ["one", "TWO", "three"]):  # a first line, then a burst after a quiet spell
+            if expected == ["one"]:
+                handler.append("one")
+            else:
+                handler.append_later(str.upper, "two")  # formatted by the writer
+                handler.append("three")
+            deadline = time.monotonic() + 30  # a hang guard
+            while stream.getvalue().splitlines() != expected:
+                assert time.monotonic() < deadline, f"{stream.getvalue()!r} is not {expected}"
+                time.sleep(0.01)
+    finally:
+        handler.close()
+    assert stream.getvalue() == "one\nTWO\nthree\n"
 
 
 def test_a_warning_is_written_at_once_with_every_line_before_it(restore_logging: None) -> None:
