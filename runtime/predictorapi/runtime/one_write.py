@@ -69,18 +69,18 @@ class OneWriteCycle(RequestResponseCycle):
             self._head = None
             transport, self.transport = self.transport, _AfterHead(self.transport, head)
             try:
-                await super().send(message)
+                await RequestResponseCycle.send(self, message)
             finally:
                 after_head, self.transport = self.transport, transport
                 if not self.disconnected:
                     after_head.flush()  # nothing was written after it (an error): the head still goes first
             return
         if message["type"] != "http.response.start" or self.response_started or self.disconnected:
-            await super().send(message)
+            await RequestResponseCycle.send(self, message)
             return
         transport, self.transport = self.transport, _Written()
         try:
-            await super().send(message)
+            await RequestResponseCycle.send(self, message)
         finally:
             written, self.transport = self.transport, transport
         if (self.chunked_encoding is False and self.expected_content_length > 0

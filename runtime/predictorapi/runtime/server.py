@@ -127,7 +127,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       length to an HTTP/1.0 request is close-delimited, not chunked (:mod:`predictorapi.runtime.framing`).
 
     Timestamps are kept here; :meth:`ConnectionGuard.sweep` enforces the timeouts from the server's tick,
-    so the request path arms no timer.
+    so the request path arms no timer. The parser's callbacks, run for every request, call uvicorn's by name
+    rather than through `super()` (which builds a proxy object on each call).
     """
 
     guard: ConnectionGuard
@@ -149,7 +150,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.cycle is None or self.cycle.response_complete):
             self.waiting_since = self.loop.time()  # bytes on an idle connection: headers are due now
         reading_headers = self.waiting_since is not None
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
         if reading_headers and self._partial and self.waiting_since is not None:  # headers still incomplete
             self._unparsed += len(data)
             limit = self.guard.settings.max_header_bytes
@@ -158,7 +159,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                             "headers_too_large")
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._partial = True
         if self.waiting_since is None:  # a new request on a kept-alive connection
             self.waiting_since = self.loop.time()
@@ -180,7 +181,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                   guard.too_many_connections if not probe and len(self.connections) > guard.settings.max_connections
                   else None)
         self.app = refuse or guard.app
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
         if self.cycle is not None and self.cycle.scope is self.scope:  # the same cycle: its head and body in one write,
             # and for HTTP/1.0 a response of unknown length close-delimited
             self.cycle.__class__ = OneWriteCycle if self.scope["http_version"] == "1.1" else CloseDelimitedCycle
@@ -190,11 +191,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_last = self.loop.time()
-        super().on_body(body)
+        HttpToolsProtocol.on_body(self, body)
 
     def on_message_complete(self) -> None:
         self._body_last = None
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser refused; JSON when the request's framing is ambiguous (the
