@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -268,29 +269,43 @@ PROFILED = "predictorapi, sync predict"
 
 
 def bench_overhead(args: argparse.Namespace, logdir: Path) -> dict:
-    """Every server at every concurrency, `args.rounds` times through all servers in turn (so that a slow
-    spell of a shared machine lands on all of them); the median round of each point is reported."""
+    """Every server at every concurrency, interleaved: all servers are started once (an idle one costs nothing),
+    and each round runs every server at each concurrency back to back, in a shuffled order, so that a slow spell
+    of a shared machine lands on all of them alike. A point reports the median of its rounds; a ratio to the floor
+    is the median of the per-round ratios (each server against the floor of the same round and concurrency)."""
     servers = overhead_servers(not args.no_peer)
     server_cpu, client_cpu = ("0", "1") if (os.cpu_count() or 1) >= 2 and not args.no_pin else (None, None)
     runs: dict[str, dict[int, list[dict]]] = {s.name: {c: [] for c in args.concurrency} for s in servers}
     profile = None
-    for round_number in range(1, args.rounds + 1):
+    with contextlib.ExitStack() as stack:
+        urls, pids = {}, {}
         for server in servers:
             port = free_port()
-            url = f"http://127.0.0.1:{port}{server.path}"
-            with running(server, port, logdir, server_cpu) as proc:
-                log(f"overhead, round {round_number}: {server.name}")
-                wrk(url, 8, min(2, args.duration), [server.body], client_cpu)  # warm-up
-                for connections in args.concurrency:
-                    result = wrk(url, connections, args.duration, [server.body], client_cpu)
-                    log(f"  c={connections}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.2f} ms "
+            pids[server.name] = stack.enter_context(running(server, port, logdir, server_cpu)).pid
+            urls[server.name] = f"http://127.0.0.1:{port}{server.path}"
+            wrk(urls[server.name], 8, min(2, args.duration), [server.body], client_cpu)  # warm-up
+        shuffle = random.Random(28)  # the same orders on every run of the benchmark
+        for round_number in range(1, args.rounds + 1):
+            for connections in args.concurrency:
+                order = list(servers)
+                shuffle.shuffle(order)
+                log(f"overhead, round {round_number}, c={connections}: {', '.join(s.name for s in order)}")
+                for server in order:
+                    result = wrk(urls[server.name], connections, args.duration, [server.body], client_cpu)
+                    log(f"  {server.name}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.2f} ms "
                         f"p99 {result['p99_ms']:.2f} ms errors {result['errors']} non2xx {result['non2xx']}")
                     runs[server.name][connections].append(result)
-                if server.name == PROFILED and round_number == 1 and not args.no_profile and PY_SPY.exists():
-                    profile = profile_hot_path(proc.pid, url, args, logdir, client_cpu)
+        if PROFILED in pids and not args.no_profile and PY_SPY.exists():
+            profile = profile_hot_path(pids[PROFILED], urls[PROFILED], args, logdir, client_cpu)
     results = {name: [median_run(points[c]) for c in args.concurrency] for name, points in runs.items()}
     return {"servers": [s.__dict__ for s in servers], "results": results, "profile": profile,
             "pinning": {"server": server_cpu, "client": client_cpu}, "rounds": args.rounds}
+
+
+def paired_ratio(run: dict, base: dict, key: str) -> float:
+    """`run`'s `key` ("rps" or "p99_ms") over `base`'s: the median of the per-round ratios (rounds paired)."""
+    mine, theirs = run.get(f"rounds_{key}", [run[key]]), base.get(f"rounds_{key}", [base[key]])
+    return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
 
 
 def median_run(rounds: list[dict]) -> dict:
@@ -733,22 +748,25 @@ def render_overhead(overhead: dict, args: argparse.Namespace) -> list[str]:
            f"Load: `wrk -t1 -cN -d{round(args.duration)}s` with `bench/wrk_post.lua`, after a warm-up; "
            + (f"the server is pinned to CPU {pin['server']} and wrk to CPU {pin['client']} (`taskset`) so the "
               "load generator does not steal the server's core. " if pin["server"] else "no CPU pinning. ")
-           + f"{overhead['rounds']} round(s) through every server in turn; each point is the median of its "
-             "rounds. The runtime runs in its default configuration (access log on, threads = max_concurrency) "
+           + f"Every server is started once; each of {overhead['rounds']} round(s) runs every server at each "
+             "concurrency back to back, in a shuffled order, so that a slow spell of this shared machine lands on "
+             "all of them alike. req/s and the percentiles are the medians of the rounds; a ratio is the median "
+             "of the per-round ratios (against the same round's run). The runtime runs in its default "
+             "configuration (access log on, threads = max_concurrency) "
              "except for room for every connection (max_concurrency 64, max_queue_length 64): with the "
              "defaults (4 + 16) it would answer 503 at c=32 and c=64, which is back-pressure working, not "
              "overhead.", "",
            "- **req/s**: completed requests per second; **p50/p99**: latency percentiles seen by wrk, in ms; "
            "**vs floor**, **vs bare**: req/s and p99 divided by the floor's, the bare route's, at the same "
-           "concurrency; **rounds**: req/s "
+           "concurrency in the same round (the median over rounds); **rounds**: req/s "
            "of each round; **errors**: socket errors + non-2xx answers.", ""]
     rows = []
     for name, runs in results.items():
         for run in runs:
             ratios = []
             for base in (floor.get(run["connections"]), bare.get(run["connections"])):
-                ratios += [f"{run['rps'] / base['rps']:.2f}x", f"{run['p99_ms'] / base['p99_ms']:.2f}x"] if base \
-                    else ["—", "—"]
+                ratios += [f"{paired_ratio(run, base, 'rps'):.2f}x", f"{paired_ratio(run, base, 'p99_ms'):.2f}x"] \
+                    if base else ["—", "—"]
             each = " / ".join(f"{rps:.0f}" for rps in run.get("rounds_rps", [run["rps"]]))
             rows.append([name, run["connections"], run["rps"], run["p50_ms"], run["p99_ms"], *ratios,
                          each, run["errors"] + run["non2xx"]])
@@ -780,7 +798,7 @@ def render_targets(results: dict, floor: dict) -> list[str]:
             base, c = floor.get(run["connections"]), run["connections"]
             if base is None or c not in TARGET_CONCURRENCY:
                 continue
-            ratio, p99 = run["rps"] / base["rps"], run["p99_ms"] / base["p99_ms"]
+            ratio, p99 = paired_ratio(run, base, "rps"), paired_ratio(run, base, "p99_ms")
             lines.append(f"- {name}, c={c}: req/s {ratio:.2f}x (target ≥ {least}x: "
                          f"{'met' if ratio >= least else 'NOT met'}); p99 {p99:.2f}x (target ≤ {most_p99}x: "
                          f"{'met' if p99 <= most_p99 else 'NOT met'})")
