@@ -174,3 +174,25 @@ def test_connections_beyond_the_cap_get_a_fast_503_and_probes_still_pass(start_r
         time.sleep(0.05)
     assert metric_value(runtime.url, 'predictorapi_rejected_requests_total{api="reliability",'
                                      'reason="connections"}') >= 1
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_keep_alive_seconds(start_runtime) -> None:
+    runtime = start_runtime(keep_alive_seconds=1)
+    request = REQUEST + b"Content-Length: 2\r\n\r\n{}"
+    with socket.create_connection(("127.0.0.1", runtime.port), timeout=DEADLINE_S) as sock:
+        for _ in range(3):  # each request on the connection starts the idle time again
+            sock.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in head.lower()
+            time.sleep(0.5)
+        answered = time.monotonic()
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):  # only the last response's body, if any; then the close
+                received += chunk
+        idle = time.monotonic() - answered + 0.5
+    assert b"HTTP/" not in received  # closed without an answer, as uvicorn's keep-alive timeout closes
+    assert idle >= 1.0  # not before keep_alive_seconds (the server's tick closes it soon after)
+    assert httpx.post(runtime.url, json={}).status_code == 200

@@ -1,5 +1,6 @@
 """A response of known length goes out in one write, byte for byte what uvicorn writes in two; a stream, an empty
-body and the answer to HEAD are written as uvicorn writes them."""
+body and the answer to HEAD are written as uvicorn writes them; a held head is written before the connection
+closes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from predictorapi.runtime.framing import CloseDelimitedCycle
-from predictorapi.runtime.one_write import OneWriteCycle
+from predictorapi.runtime.one_write import OneWriteTransport
 
 
 class Connection:
@@ -35,13 +36,28 @@ class Connection:
         return self.closed
 
 
-async def sent(cycle_class: type[RequestResponseCycle], messages: list[dict[str, Any]], method: str = "POST",
-               keep_alive: bool = True) -> Connection:
-    connection = Connection()
+class Protocol:
+    """What the transport reads of the connection's protocol: its current cycle."""
+
+    cycle: RequestResponseCycle | None = None
+
+
+def new_cycle(transport: Any, method: str = "POST", keep_alive: bool = True, expect_100_continue: bool = False,
+              cycle_class: type[RequestResponseCycle] = RequestResponseCycle) -> RequestResponseCycle:
+    """A cycle of uvicorn's for one request, writing to `transport`."""
     scope = {"type": "http", "method": method, "http_version": "1.1", "path": "/predict"}
-    cycle = cycle_class(scope, connection, FlowControl(connection), logging.getLogger("test"),  # type: ignore[arg-type]
-                        logging.getLogger("test.access"), False, [], asyncio.Event(), False, keep_alive,
-                        lambda: None)
+    return cycle_class(scope, transport, FlowControl(transport), logging.getLogger("test"),  # type: ignore[arg-type]
+                       logging.getLogger("test.access"), False, [], asyncio.Event(), expect_100_continue, keep_alive,
+                       lambda: None)
+
+
+async def sent(messages: list[dict[str, Any]], method: str = "POST", keep_alive: bool = True, one_write: bool = True,
+               cycle_class: type[RequestResponseCycle] = RequestResponseCycle) -> Connection:
+    """What the connection receives of `messages` sent by a cycle of uvicorn's (`one_write`: through
+    :class:`OneWriteTransport`, as the runtime's protocol writes; else straight, as uvicorn writes)."""
+    connection, protocol = Connection(), Protocol()
+    transport = OneWriteTransport(connection, protocol) if one_write else connection
+    protocol.cycle = cycle = new_cycle(transport, method, keep_alive, cycle_class=cycle_class)
     for message in messages:
         await cycle.send(message)
     return connection
@@ -61,8 +77,8 @@ JSON = (b"content-type", b"application/json")
 @pytest.mark.parametrize("keep_alive", [True, False], ids=["kept-alive", "closing"])
 async def test_a_response_of_known_length_is_one_write_of_what_uvicorn_writes(keep_alive: bool) -> None:
     messages = [start(JSON, (b"content-length", b"11")), body(b'{"ok":true}')]
-    ours = await sent(OneWriteCycle, messages, keep_alive=keep_alive)
-    uvicorns = await sent(RequestResponseCycle, messages, keep_alive=keep_alive)
+    ours = await sent(messages, keep_alive=keep_alive)
+    uvicorns = await sent(messages, keep_alive=keep_alive, one_write=False)
     assert len(ours.writes) == 1 and len(uvicorns.writes) == 2
     assert ours.writes[0] == b"".join(uvicorns.writes)
     assert ours.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and ours.writes[0].endswith(b'\r\n\r\n{"ok":true}')
@@ -71,9 +87,9 @@ async def test_a_response_of_known_length_is_one_write_of_what_uvicorn_writes(ke
 
 async def test_a_body_in_parts_has_the_head_with_its_first_part() -> None:
     messages = [start((b"content-length", b"6")), body(b"abc", more=True), body(b"def")]
-    ours = await sent(OneWriteCycle, messages)
+    ours = await sent(messages)
     assert [write[-3:] for write in ours.writes] == [b"abc", b"def"]
-    assert b"".join(ours.writes) == b"".join((await sent(RequestResponseCycle, messages)).writes)
+    assert b"".join(ours.writes) == b"".join((await sent(messages, one_write=False)).writes)
 
 
 @pytest.mark.parametrize(("messages", "method"), [
@@ -82,12 +98,42 @@ async def test_a_body_in_parts_has_the_head_with_its_first_part() -> None:
     ([start((b"content-length", b"11")), body(b"")], "HEAD"),  # no body is ever written
 ], ids=["stream", "empty", "head"])
 async def test_the_head_of_any_other_response_is_written_at_once(messages: list[dict[str, Any]], method: str) -> None:
-    ours = await sent(OneWriteCycle, messages[:1], method)
+    ours = await sent(messages[:1], method)
     assert len(ours.writes) == 1 and ours.writes[0].endswith(b"\r\n\r\n")
-    assert (await sent(OneWriteCycle, messages, method)).writes == (
-        await sent(RequestResponseCycle, messages, method)).writes
+    assert (await sent(messages, method)).writes == (await sent(messages, method, one_write=False)).writes
 
 
 async def test_http_1_0_keeps_one_write_for_known_lengths() -> None:
     messages = [start((b"content-length", b"2")), body(b"ok")]
-    assert len((await sent(CloseDelimitedCycle, messages)).writes) == 1
+    assert len((await sent(messages, cycle_class=CloseDelimitedCycle)).writes) == 1
+
+
+async def test_a_second_response_on_the_connection_is_one_write_too() -> None:
+    connection, protocol = Connection(), Protocol()
+    transport = OneWriteTransport(connection, protocol)
+    for _ in range(2):
+        protocol.cycle = new_cycle(transport)
+        await protocol.cycle.send(start((b"content-length", b"2")))
+        await protocol.cycle.send(body(b"ok"))
+    assert len(connection.writes) == 2 and all(write.endswith(b"\r\n\r\nok") for write in connection.writes)
+
+
+async def test_a_held_head_is_written_before_the_connection_closes() -> None:
+    connection, protocol = Connection(), Protocol()
+    transport = OneWriteTransport(connection, protocol)
+    protocol.cycle = new_cycle(transport)
+    await protocol.cycle.send(start((b"content-length", b"2")))
+    assert connection.writes == []  # held for the body
+    transport.close()  # the app failed before its body: uvicorn closes the connection
+    assert len(connection.writes) == 1 and connection.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert connection.closed
+
+
+async def test_a_100_continue_is_written_at_once() -> None:
+    connection, protocol = Connection(), Protocol()
+    transport = OneWriteTransport(connection, protocol)
+    protocol.cycle = new_cycle(transport, expect_100_continue=True)
+    protocol.cycle.more_body = False
+    protocol.cycle.message_event.set()
+    await protocol.cycle.receive()  # the app reads the body: the client is told to send it
+    assert connection.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from predictorapi.runtime.one_write import OneWriteCycle
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -46,9 +46,9 @@ def parser_refusal(error: BaseException | None) -> str | None:
     return f"ambiguous Transfer-Encoding: {message}" if "Transfer-Encoding" in message else None
 
 
-class CloseDelimitedCycle(OneWriteCycle):
+class CloseDelimitedCycle(RequestResponseCycle):
     """uvicorn's request-response cycle for an HTTP/1.0 request (never kept alive there): a response without
-    `Content-Length` goes out close-delimited instead of chunked (one with it, in one write)."""
+    `Content-Length` goes out close-delimited instead of chunked."""
 
     close_delimited = False
 

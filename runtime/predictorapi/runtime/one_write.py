@@ -2,89 +2,85 @@
 
 uvicorn writes a response's head when the app sends `http.response.start`, and its body when the app sends
 `http.response.body`: two `send` system calls for every small response, where one would do (as nginx sends a
-head and a body with one `writev`). :class:`OneWriteCycle` holds the head of a response with a `Content-Length`
-until its body's first bytes, and writes both at once (uvloop's `writelines`: one `writev`, no copy). A response
-without a length (a stream, chunked or close-delimited), an empty one and the answer to `HEAD` are written as
-uvicorn writes them.
+head and a body with one `writev`). :class:`OneWriteTransport`, the transport a connection's protocol writes to,
+holds the head of a response with a `Content-Length` until its body's first bytes, and writes both at once
+(`writelines`: one `writev` on uvloop, no copy). A response without a length (a stream, chunked or
+close-delimited), an empty one and the answer to `HEAD` are written as uvicorn writes them. Nothing is made per
+request: the transport looks at the protocol's current cycle when written to.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 
-class _Written:
-    """A transport that keeps what is written to it (the head, while uvicorn writes it)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.data.append(data)
+class _HasCycle(Protocol):
+    cycle: RequestResponseCycle | None
 
 
-class _AfterHead:
-    """The connection's transport, writing the held head before (with) the first bytes written to it."""
+class OneWriteTransport:
+    """`transport`, writing the head of each response of known length that `protocol`'s cycles send with the
+    first bytes of its body (held until then; written first, alone, if the connection closes before)."""
 
-    __slots__ = ("_head", "_transport")
+    __slots__ = ("_headed", "_held", "_protocol", "_transport")
 
-    def __init__(self, transport: Any, head: list[bytes]) -> None:
+    def __init__(self, transport: Any, protocol: _HasCycle) -> None:
         self._transport = transport
-        self._head = head
+        self._protocol = protocol
+        self._held: bytes | None = None
+        self._headed: RequestResponseCycle | None = None  # the cycle whose head was written (or held) last
 
     def write(self, data: bytes) -> None:
-        if self._head:
-            head, self._head = self._head, []
-            self._transport.writelines([*head, data])
-        else:
-            self._transport.write(data)
+        """Write `data`, with the held head before it; hold it instead when it is the head of a response of known,
+        non-zero length (uvicorn has set the cycle's framing when it writes the head)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+            return
+        cycle = self._protocol.cycle
+        if cycle is not None and cycle is not self._headed and cycle.response_started:
+            self._headed = cycle  # the first write since its response started: the head (a 100 Continue comes before)
+            if (cycle.chunked_encoding is False and cycle.expected_content_length > 0
+                    and cycle.scope["method"] != "HEAD"):
+                self._held = data
+                return
+        self._transport.write(data)
+
+    def writelines(self, chunks: Any) -> None:
+        """Write `chunks`, with the held head before them."""
+        self.flush()
+        self._transport.writelines(chunks)
+
+    def flush(self) -> None:
+        """Write the held head, if any."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
 
     def close(self) -> None:
+        """Close the connection once what was written (the held head too) is sent."""
         self.flush()
         self._transport.close()
 
-    def flush(self) -> None:
-        """Write the head, if nothing was written after it."""
-        if self._head:
-            head, self._head = self._head, []
-            self._transport.writelines(head)
+    def is_closing(self) -> bool:
+        """Whether the connection is closing or closed."""
+        return self._transport.is_closing()
+
+    def pause_reading(self) -> None:
+        """Stop reading from the connection (uvicorn's flow control)."""
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Resume reading from the connection (uvicorn's flow control)."""
+        self._transport.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The transport's `get_extra_info`."""
+        return self._transport.get_extra_info(name, default)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
-
-
-class OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, writing the head of a response of known length with its body."""
-
-    _head: list[bytes] | None = None
-
-    async def send(self, message: Any) -> None:
-        """Send `message`: a response start of known length is held, and written with the body's first bytes."""
-        head = self._head
-        if head is not None:
-            self._head = None
-            transport, self.transport = self.transport, _AfterHead(self.transport, head)
-            try:
-                await RequestResponseCycle.send(self, message)
-            finally:
-                after_head, self.transport = self.transport, transport
-                if not self.disconnected:
-                    after_head.flush()  # nothing was written after it (an error): the head still goes first
-            return
-        if message["type"] != "http.response.start" or self.response_started or self.disconnected:
-            await RequestResponseCycle.send(self, message)
-            return
-        transport, self.transport = self.transport, _Written()
-        try:
-            await RequestResponseCycle.send(self, message)
-        finally:
-            written, self.transport = self.transport, transport
-        if (self.chunked_encoding is False and self.expected_content_length > 0
-                and self.scope["method"] != "HEAD" and not self.disconnected):
-            self._head = written.data
-        elif written.data:
-            transport.writelines(written.data)

@@ -25,7 +25,7 @@ from predictorapi.contracts.termination import PREDICTOR_LOAD_FAILED, failure_me
 from predictorapi.runtime.app import create_app
 from predictorapi.runtime.framing import AmbiguousFraming, CloseDelimitedCycle, framing_refusal, parser_refusal
 from predictorapi.runtime.logs import configure_logging
-from predictorapi.runtime.one_write import OneWriteCycle
+from predictorapi.runtime.one_write import OneWriteTransport
 from predictorapi.runtime.replica import METRICS_DIR_ENV, ReplicaBoard
 from predictorapi.runtime.replica_metrics import every_worker_metrics
 from predictorapi.runtime.settings import RuntimeSettings
@@ -126,8 +126,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     * a request with an ambiguous `Transfer-Encoding` is answered 400 and closed, and a response of unknown
       length to an HTTP/1.0 request is close-delimited, not chunked (:mod:`predictorapi.runtime.framing`).
 
-    Timestamps are kept here; :meth:`ConnectionGuard.sweep` enforces the timeouts from the server's tick,
-    so the request path arms no timer. The parser's callbacks, run for every request, call uvicorn's by name
+    Timestamps are kept here; :meth:`ConnectionGuard.sweep` enforces the timeouts from the server's tick (the
+    keep-alive timeout too, which uvicorn arms a timer for after every response), so the request path arms no
+    timer. The parser's callbacks, run for every request, call uvicorn's by name
     rather than through `super()` (which builds a proxy object on each call).
     """
 
@@ -140,12 +141,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._partial = False  # some of a request arrived, not all of its headers
         self._unparsed = 0  # bytes received while reading headers (the parser buffers a header until whole)
         self._body_last: float | None = None  # loop time of the last body bytes of an unfinished body
+        self._idle_since: float | None = None  # loop time of the last response, until the next bytes arrive
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(OneWriteTransport(transport, self))  # each response of known length: one write
         self.waiting_since = self.loop.time()
 
     def data_received(self, data: bytes) -> None:
+        self._idle_since = None
         if self.waiting_since is None and self._body_last is None and (
                 self.cycle is None or self.cycle.response_complete):
             self.waiting_since = self.loop.time()  # bytes on an idle connection: headers are due now
@@ -182,9 +185,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                   else None)
         self.app = refuse or guard.app
         HttpToolsProtocol.on_headers_complete(self)
-        if self.cycle is not None and self.cycle.scope is self.scope:  # the same cycle: its head and body in one write,
-            # and for HTTP/1.0 a response of unknown length close-delimited
-            self.cycle.__class__ = OneWriteCycle if self.scope["http_version"] == "1.1" else CloseDelimitedCycle
+        if self.scope["http_version"] != "1.1" and self.cycle is not None and self.cycle.scope is self.scope:
+            self.cycle.__class__ = CloseDelimitedCycle  # a response of unknown length to HTTP/1.0: close-delimited
         self._body_last = now
         if self.cycle is not None and (refuse is not None or guard.draining):
             self.cycle.keep_alive = False
@@ -196,6 +198,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._body_last = None
         HttpToolsProtocol.on_message_complete(self)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, but with no keep-alive timer: the connection is idle from now until its next bytes
+        (:meth:`check` closes it after `keep_alive_seconds`)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waits: start it
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_since = self.loop.time()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser refused; JSON when the request's framing is ambiguous (the
@@ -209,7 +224,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def check(self, now: float) -> None:
-        """Close the connection if its client is late with headers or stalls in a body."""
+        """Close the connection if its client is late with headers or stalls in a body, or if it has been idle
+        since its last response for `keep_alive_seconds`."""
         if self.transport is None or self.transport.is_closing():
             return
         settings = self.guard.settings
@@ -222,6 +238,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             elif now - self._body_last >= settings.body_timeout_seconds:
                 self._close(408, "Request Timeout", f"request body paused for over {settings.body_timeout_seconds}s",
                             "body_timeout")
+        elif self._idle_since is not None and now - self._idle_since >= settings.keep_alive_seconds:
+            self.transport.close()  # as uvicorn's keep-alive timeout does: no answer, not counted as refused
 
     def _close(self, status: int, reason: str, message: str, why: str, answer: bool = True) -> None:
         """Answer `status` (when `answer` and the client is not already receiving a response) and close."""
