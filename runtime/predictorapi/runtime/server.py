@@ -128,8 +128,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     Timestamps are kept here; :meth:`ConnectionGuard.sweep` enforces the timeouts from the server's tick (the
     keep-alive timeout too, which uvicorn arms a timer for after every response), so the request path arms no
-    timer. The parser's callbacks, run for every request, call uvicorn's by name
-    rather than through `super()` (which builds a proxy object on each call).
+    timer. The parser's callbacks, run for every request, call uvicorn's by name rather than through `super()`
+    (which builds a proxy object on each call).
     """
 
     guard: ConnectionGuard
