@@ -67,20 +67,9 @@ class OneWriteTransport:
         self._transport.close()
 
     def is_closing(self) -> bool:
-        """Whether the connection is closing or closed."""
+        """Whether the connection is closing or closed (asked after every response: not through `__getattr__`)."""
         return self._transport.is_closing()
 
-    def pause_reading(self) -> None:
-        """Stop reading from the connection (uvicorn's flow control)."""
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        """Resume reading from the connection (uvicorn's flow control)."""
-        self._transport.resume_reading()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """The transport's `get_extra_info`."""
-        return self._transport.get_extra_info(name, default)
-
     def __getattr__(self, name: str) -> Any:
+        """Everything else, the transport's own (flow control, `get_extra_info`: not per request)."""
         return getattr(self._transport, name)
