@@ -114,15 +114,20 @@ def test_slow_and_silent_connections_are_closed_while_normal_requests_are_served
     assert httpx.post(runtime.url, json={}).status_code == 200
 
 
+def _recv_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends on `sock` until it closes the connection."""
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
 def _raw_until_closed(port: int, data: bytes, deadline: float = DEADLINE_S) -> bytes:
     """Send `data` on a new connection and read until the server closes it."""
     with socket.create_connection(("127.0.0.1", port), timeout=deadline) as sock:
         sock.sendall(data)
-        received = b""
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := sock.recv(65536):
-                received += chunk
-    return received
+        return _recv_until_closed(sock)
 
 
 def test_a_stalled_body_is_answered_408_and_its_request_freed(start_runtime) -> None:
@@ -188,10 +193,7 @@ def test_an_idle_kept_alive_connection_is_closed_after_keep_alive_seconds(start_
             assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in head.lower()
             time.sleep(0.5)
         answered = time.monotonic()
-        received = b""
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := sock.recv(65536):  # only the last response's body, if any; then the close
-                received += chunk
+        received = _recv_until_closed(sock)  # only the last response's body, if any; then the close
         idle = time.monotonic() - answered + 0.5
     assert b"HTTP/" not in received  # closed without an answer, as uvicorn's keep-alive timeout closes
     assert idle >= 1.0  # not before keep_alive_seconds (the server's tick closes it soon after)
